@@ -1,0 +1,48 @@
+// N-API entry point: thread-pool and ISA controls, plus each kernel group's registrations.
+#include <napi.h>
+
+#include "isa.h"
+#include "threadpool.h"
+
+namespace whet {
+void RegisterGemm(Napi::Env env, Napi::Object exports);
+void RegisterKernels(Napi::Env env, Napi::Object exports);
+}  // namespace whet
+
+namespace {
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), whet::num_threads()); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  whet::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), whet::isa_name(whet::active_isa()));
+}
+
+Napi::Value DetectedIsa(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), whet::isa_name(whet::detected_isa()));
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  whet::Isa isa = name == "avx512" ? whet::Isa::avx512 : name == "avx2" ? whet::Isa::avx2 : whet::Isa::scalar;
+  return Napi::Boolean::New(info.Env(), whet::set_active_isa(isa));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("isa", Napi::Function::New(env, GetIsa));
+  exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsa));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  whet::RegisterGemm(env, exports);
+  whet::RegisterKernels(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(whet_native, Init)

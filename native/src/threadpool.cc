@@ -1,0 +1,138 @@
+// Thread pool: workers spin briefly after each job (kernels come in quick bursts) and then sleep.
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace whet {
+namespace {
+
+thread_local bool tl_in_task = false;
+
+class Pool {
+ public:
+  explicit Pool(int n) { resize(n); }
+  ~Pool() { stop_workers(); }
+
+  int size() const { return nthreads_; }
+
+  void resize(int n) {
+    if (n < 1) n = 1;
+    stop_workers();
+    nthreads_ = n;
+    stop_ = false;
+    for (int i = 1; i < n; i++) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
+    if (ntasks <= 0) return;
+    if (nthreads_ == 1 || ntasks == 1 || tl_in_task) {
+      for (int64_t i = 0; i < ntasks; i++) fn(i);
+      return;
+    }
+    std::lock_guard<std::mutex> run_lock(run_mutex_);  // one job at a time
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      fn_ = &fn;
+      ntasks_ = ntasks;
+      next_.store(0, std::memory_order_relaxed);
+      pending_.store(ntasks, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    work();
+    while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    fn_ = nullptr;
+  }
+
+ private:
+  void work() {
+    tl_in_task = true;
+    for (;;) {
+      int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
+      if (i >= ntasks_) break;
+      (*fn_)(i);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    tl_in_task = false;
+  }
+
+  void worker_loop() {
+    uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (;;) {
+      // Spin for a short while: the next kernel usually follows within microseconds.
+      auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      while (generation_.load(std::memory_order_acquire) == seen && !stop_.load() &&
+             std::chrono::steady_clock::now() < spin_until) {
+      }
+      if (generation_.load(std::memory_order_acquire) == seen && !stop_.load()) {
+        std::unique_lock<std::mutex> lk(mutex_);
+        cv_.wait(lk, [&] { return generation_.load() != seen || stop_.load(); });
+      }
+      if (stop_.load()) return;
+      seen = generation_.load(std::memory_order_acquire);
+      if (fn_ != nullptr) work();
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  int nthreads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_, mutex_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int64_t> next_{0}, pending_{0};
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t ntasks_ = 0;
+};
+
+int default_threads() {
+  const char* env = std::getenv("WHET_THREADS");
+  if (env != nullptr && std::atoi(env) > 0) return std::atoi(env);
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+Pool& pool() {
+  static Pool p(default_threads());
+  return p;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void set_num_threads(int n) { pool().resize(n); }
+
+void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) { pool().run(ntasks, fn); }
+
+void parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  int64_t chunks = std::min<int64_t>(num_threads(), std::max<int64_t>(1, n / std::max<int64_t>(grain, 1)));
+  if (chunks <= 1 || tl_in_task) {
+    fn(0, n);
+    return;
+  }
+  parallel_for(chunks, [&](int64_t c) {
+    int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+    if (b < e) fn(b, e);
+  });
+}
+
+}  // namespace whet
