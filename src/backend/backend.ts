@@ -6,7 +6,8 @@
 //   (used by float64 gradient checks). A `Bf16Array` is a Uint16Array of bfloat16 bit patterns
 //   (frozen weights); only ops that say so accept it.
 // - "writes" means the output is overwritten; "accumulates" means it is added to (+=).
-// - Outputs never alias inputs unless the op says so.
+// - Outputs never alias inputs unless the op says so; elementwise ops (binary, unary, affine) allow
+//   the output to alias an input of the output's own shape and layout (in-place updates).
 
 export type FloatArray = Float32Array | Float64Array;
 export type Bf16Array = Uint16Array;

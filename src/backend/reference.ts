@@ -1,0 +1,13 @@
+// The reference backend: every Backend op in plain, clear TypeScript (the executable spec, and the fallback without the addon).
+import type { Backend } from './backend.ts';
+import { referenceElementwise } from './reference-elementwise.ts';
+import { referenceLayers } from './reference-layers.ts';
+import { referenceAttention, referenceAttentionBackward } from './reference-attention.ts';
+
+export const referenceBackend: Backend = {
+  name: 'reference',
+  ...referenceElementwise,
+  ...referenceLayers,
+  attention: referenceAttention,
+  attentionBackward: referenceAttentionBackward,
+};

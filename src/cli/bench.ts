@@ -1,0 +1,20 @@
+// `whet bench <what> [--json] [--threads N]`: runs one benchmark and prints its lines.
+import { parseArgs } from 'node:util';
+import { UsageError } from './errors.ts';
+
+const benches: Record<string, () => Promise<(opts: { json: boolean; quick: boolean }) => Promise<void>>> = {
+  gemm: async () => (await import('../bench/gemm.ts')).benchGemm,
+};
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
+  });
+  const what = positionals[0];
+  const load = what === undefined ? undefined : benches[what];
+  if (load === undefined) throw new UsageError(`usage: whet bench <${Object.keys(benches).join('|')}> [--json] [--quick]`);
+  await (await load())({ json: values.json ?? false, quick: values.quick ?? false });
+  return 0;
+}

@@ -1,0 +1,39 @@
+// `whet <verb>`: dispatches to one module per verb; turns errors into one line and a non-zero exit.
+import { UsageError } from './errors.ts';
+
+type Verb = (argv: string[]) => Promise<number>;
+
+const verbs: Record<string, { help: string; load: () => Promise<Verb> }> = {
+  bench: { help: 'measure kernel and model speed against the machine\'s limits', load: async () => (await import('./bench.ts')).benchCommand },
+};
+
+function usage(): string {
+  const lines = Object.entries(verbs).map(([name, v]) => `  ${name.padEnd(12)} ${v.help}`);
+  return `usage: whet <verb> [options]\n\nverbs:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(usage());
+    return verb === undefined ? 1 : 0;
+  }
+  const entry = verbs[verb];
+  if (entry === undefined) {
+    process.stderr.write(`whet: unknown verb '${verb}'\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await entry.load())(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`whet ${verb}: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (err instanceof Error && err.name === 'WhetError') {
+      process.stderr.write(`whet ${verb}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+// Elementwise ops with broadcasting, scalar affine maps and unary activations, with their gradients.
+import type { BinaryOp, UnaryOp } from '../../backend/backend.ts';
+import { record, Tensor } from '../tensor.ts';
+import { broadcastShape, broadcastStrides, sumTo } from './broadcast.ts';
+
+function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== b.dtype) throw new Error(`${op}: dtypes ${a.dtype} and ${b.dtype} differ`);
+  const shape = broadcastShape(a.shape, b.shape);
+  const out = Tensor.empty(shape, a.dtype);
+  a.backend.binary(op, a.buffer as Float32Array, a.offset, broadcastStrides(a.shape, shape), b.buffer as Float32Array, b.offset, broadcastStrides(b.shape, shape), out.f, shape);
+  return out;
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record(binaryRaw('sub', a, b), 'sub', [a, b], (g) => {
+    const gb = sumTo(g, b.shape);
+    return [sumTo(g, a.shape), scale(gb, -1, gb !== g)];
+  });
+}
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record(binaryRaw('mul', a, b), 'mul', [a, b], (g) => [
+    a.requiresGrad ? reduceProduct(g, b, a.shape) : null,
+    b.requiresGrad ? reduceProduct(g, a, b.shape) : null,
+  ]);
+}
+
+export function div(a: Tensor, b: Tensor): Tensor {
+  const out = binaryRaw('div', a, b);
+  return record(out, 'div', [a, b], (g) => {
+    const ga = a.requiresGrad ? reduceQuotient(g, b, a.shape) : null;
+    let gb: Tensor | null = null;
+    if (b.requiresGrad) {
+      // d(a/b)/db = -out/b
+      const t = binaryRaw('div', out, b);
+      gb = reduceProduct(g, t, b.shape);
+      t.dispose();
+      scale(gb, -1, true);
+    }
+    return [ga, gb];
+  });
+}
+
+/** sumTo(g * x, shape), freeing the temporary. */
+function reduceProduct(g: Tensor, x: Tensor, shape: readonly number[]): Tensor {
+  const p = binaryRaw('mul', g, x);
+  const r = sumTo(p, shape);
+  if (r !== p) p.dispose();
+  return r;
+}
+
+function reduceQuotient(g: Tensor, x: Tensor, shape: readonly number[]): Tensor {
+  const p = binaryRaw('div', g, x);
+  const r = sumTo(p, shape);
+  if (r !== p) p.dispose();
+  return r;
+}
+
+/** x * s + shift; with inPlace, overwrites x (only for tensors outside the tape). */
+export function scale(x: Tensor, s: number, inPlace = false, shift = 0): Tensor {
+  if (inPlace) {
+    x.backend.affine(x.f, x.f, x.size, s, shift);
+    return x;
+  }
+  const out = Tensor.empty(x.shape, x.dtype);
+  x.backend.affine(x.f, out.f, x.size, s, shift);
+  return record(out, 'scale', [x], (g) => [scale(g, s)]);
+}
+
+export function addScalar(x: Tensor, c: number): Tensor {
+  const out = Tensor.empty(x.shape, x.dtype);
+  x.backend.affine(x.f, out.f, x.size, 1, c);
+  return record(out, 'addScalar', [x], (g) => [g]);
+}
+
+function unary(op: UnaryOp, x: Tensor): Tensor {
+  const out = Tensor.empty(x.shape, x.dtype);
+  x.backend.unary(op, x.f, out.f, x.size);
+  return record(out, op, [x], (g) => {
+    const gx = Tensor.empty(x.shape, x.dtype);
+    x.backend.unaryBackward(op, x.f, out.f, g.f, gx.f, x.size);
+    return [gx];
+  });
+}
+
+export const exp = (x: Tensor): Tensor => unary('exp', x);
+export const log = (x: Tensor): Tensor => unary('log', x);
+export const neg = (x: Tensor): Tensor => unary('neg', x);
+export const sqrt = (x: Tensor): Tensor => unary('sqrt', x);
+export const square = (x: Tensor): Tensor => unary('square', x);
+export const relu = (x: Tensor): Tensor => unary('relu', x);
+export const tanh = (x: Tensor): Tensor => unary('tanh', x);
+export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
+export const silu = (x: Tensor): Tensor => unary('silu', x);
+/** log(sigmoid(x)), computed stably (DPO and reward-model losses). */
+export const logSigmoid = (x: Tensor): Tensor => unary('logsigmoid', x);

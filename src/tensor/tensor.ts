@@ -1,0 +1,208 @@
+// Tensor: a shape over a pooled typed array, with autograd links and deterministic disposal (scopes).
+import type { Backend, FloatArray } from '../backend/backend.ts';
+import { getBackend, referenceBackend } from '../backend/registry.ts';
+import type { AnyArray, DType } from './dtype.ts';
+import { acquire, release } from './pool.ts';
+import { isGradEnabled } from './grad-mode.ts';
+
+/** How an op's output was made: its inputs and the rule that maps the output's gradient to theirs. */
+export interface GradNode {
+  readonly op: string;
+  readonly inputs: readonly Tensor[];
+  /** Gradients for each input (null where an input needs none). Must not dispose gout. */
+  backward(gout: Tensor): (Tensor | null)[];
+}
+
+interface Storage {
+  data: AnyArray;
+  refs: number;
+  /** Whether the array goes back to the pool when the last view is disposed. */
+  pooled: boolean;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i]!;
+  }
+  return strides;
+}
+
+// ---- scopes: every tensor made inside tidy() is disposed at its end unless returned or kept ----
+const scopes: Set<Tensor>[] = [];
+
+function track(t: Tensor): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/** Runs fn and disposes every tensor it created, except those in its result and those kept. */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collectTensors(result, survivors);
+  for (const t of scope) {
+    if (survivors.has(t)) track(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+function collectTensors(value: unknown, out: Set<Tensor>): void {
+  if (value instanceof Tensor) out.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out);
+  else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    for (const v of Object.values(value)) collectTensors(v, out);
+}
+
+/** Takes t out of every scope: it lives until disposed explicitly (parameters, gradients, state). */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+let liveTensors = 0;
+/** Number of tensors created and not yet disposed (for leak tests). */
+export function liveTensorCount(): number {
+  return liveTensors;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly size: number;
+  /** Element offset into the storage array (views along the first axis). */
+  readonly offset: number;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  node: GradNode | null = null;
+  private storage: Storage | null;
+
+  private constructor(storage: Storage, shape: readonly number[], dtype: DType, offset: number) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    this.offset = offset;
+    liveTensors++;
+    track(this);
+  }
+
+  /** A new tensor with fresh (pooled) storage; contents arbitrary unless zero. */
+  static empty(shape: readonly number[], dtype: DType = 'f32', zero = false): Tensor {
+    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]`);
+    return new Tensor({ data: acquire(dtype, sizeOf(shape), zero), refs: 1, pooled: true }, shape, dtype, 0);
+  }
+
+  /** Wraps an existing array (not pooled: it is never handed to another tensor). */
+  static fromArray(data: AnyArray, shape: readonly number[]): Tensor {
+    const dtype: DType = data instanceof Float64Array ? 'f64' : data instanceof Float32Array ? 'f32' : 'bf16';
+    if (sizeOf(shape) !== data.length) throw new Error(`array of ${data.length} elements does not fit shape [${shape.join(', ')}]`);
+    return new Tensor({ data, refs: 1, pooled: false }, shape, dtype, 0);
+  }
+
+  /** A view sharing storage (reshape, or a slice of the first axis). */
+  view(shape: readonly number[], offset = this.offset): Tensor {
+    const st = this.live();
+    st.refs++;
+    return new Tensor(st, shape, this.dtype, offset);
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  private live(): Storage {
+    if (this.storage === null) throw new Error('tensor used after dispose');
+    return this.storage;
+  }
+
+  /** The whole storage array (elements from `offset`, `size` of them, are this tensor's). */
+  get buffer(): AnyArray {
+    return this.live().data;
+  }
+
+  /** This tensor's elements as a typed array view (no copy). */
+  get data(): AnyArray {
+    const d = this.live().data;
+    return this.offset === 0 && d.length === this.size ? d : d.subarray(this.offset, this.offset + this.size);
+  }
+
+  /** The elements as a float array (f32/f64 only). */
+  get f(): FloatArray {
+    if (this.dtype === 'bf16') throw new Error('bf16 tensor used where f32 was expected');
+    return this.data as FloatArray;
+  }
+
+  get backend(): Backend {
+    return this.dtype === 'f64' ? referenceBackend : getBackend();
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  dim(i: number): number {
+    const d = this.shape[i < 0 ? this.shape.length + i : i];
+    if (d === undefined) throw new Error(`dim ${i} out of range for shape [${this.shape.join(', ')}]`);
+    return d;
+  }
+
+  /** Copies the elements into a plain array of JS numbers (bf16 decoded). */
+  toArray(): number[] {
+    if (this.dtype !== 'bf16') return Array.from(this.data);
+    const out = new Float32Array(this.size);
+    this.backend.castFromBf16(this.data as Uint16Array, out, this.size);
+    return Array.from(out);
+  }
+
+  item(): number {
+    if (this.size !== 1) throw new Error(`item() needs a single element, shape is [${this.shape.join(', ')}]`);
+    return this.toArray()[0]!;
+  }
+
+  /** Frees the storage when no other view holds it. Idempotent. */
+  dispose(): void {
+    const st = this.storage;
+    if (st === null) return;
+    this.storage = null;
+    this.node = null;
+    liveTensors--;
+    for (const s of scopes) s.delete(this);
+    if (--st.refs === 0 && st.pooled) release(st.data);
+  }
+
+  /** Marks this tensor a leaf that collects gradients in `.grad`. */
+  requireGrad(on = true): this {
+    if (on && this.dtype === 'bf16') throw new Error('bf16 tensors are frozen: they cannot require gradients');
+    this.requiresGrad = on;
+    return this;
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, [${this.shape.join(', ')}])`;
+  }
+}
+
+/** Attaches the autograd node to an op's output when any input needs gradients (and grad mode is on). */
+export function record(out: Tensor, op: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+  if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.node = { op, inputs, backward };
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+// Every differentiable op's gradient against float64 finite differences, through the autograd tape.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.ts';
+import { gradcheck, leaf } from './helpers/gradcheck.ts';
+
+const rng = new T.Rng(1234);
+
+test('elementwise ops with broadcasting', () => {
+  const shapes: [number[], number[]][] = [[[2, 3], [2, 3]], [[2, 1, 4], [3, 1]], [[4], [3, 4]], [[2, 3], [1]]];
+  for (const [sa, sb] of shapes) {
+    for (const op of [T.add, T.sub, T.mul]) gradcheck(([a, b]) => op(a!, b!), [leaf(sa, rng), leaf(sb, rng)]);
+    gradcheck(([a, b]) => T.div(a!, b!), [leaf(sa, rng), leaf(sb, rng, 0.5, 2)]);
+  }
+});
+
+test('unary ops and scalar affine maps', () => {
+  for (const op of [T.exp, T.neg, T.square, T.tanh, T.sigmoid, T.silu, T.logSigmoid]) gradcheck(([x]) => op(x!), [leaf([3, 5], rng, -3, 3)]);
+  for (const op of [T.log, T.sqrt]) gradcheck(([x]) => op(x!), [leaf([7], rng, 0.3, 3)]);
+  gradcheck(([x]) => T.relu(x!), [leaf([9], rng, 0.1, 1)]);
+  gradcheck(([x]) => T.relu(x!), [leaf([9], rng, -1, -0.1)]);
+  gradcheck(([x]) => T.scale(x!, -2.5), [leaf([4], rng)]);
+  gradcheck(([x]) => T.addScalar(x!, 3), [leaf([4], rng)]);
+});
+
+test('sum and mean over all and chosen axes', () => {
+  gradcheck(([x]) => T.sum(x!), [leaf([2, 3, 4], rng)]);
+  gradcheck(([x]) => T.sum(x!, [1]), [leaf([2, 3, 4], rng)]);
+  gradcheck(([x]) => T.sum(x!, [0, 2], true), [leaf([2, 3, 4], rng)]);
+  gradcheck(([x]) => T.mean(x!, [-1]), [leaf([2, 3, 4], rng)]);
+});
+
+test('matmul with every transpose, batched and with a shared right operand', () => {
+  for (const transA of [false, true])
+    for (const transB of [false, true]) {
+      const a = leaf(transA ? [2, 5, 3] : [2, 3, 5], rng);
+      const b = leaf(transB ? [2, 4, 5] : [2, 5, 4], rng);
+      gradcheck(([x, y]) => T.matmul(x!, y!, { transA, transB }), [a, b]);
+      const b2 = leaf(transB ? [4, 5] : [5, 4], rng);
+      if (!transA) gradcheck(([x, y]) => T.matmul(x!, y!, { transB }), [leaf([2, 3, 5], rng), b2]);
+    }
+  gradcheck(([x, w, b]) => T.linear(x!, w!, b!), [leaf([2, 3, 4], rng), leaf([6, 4], rng), leaf([6], rng)]);
+});
+
+test('shape ops: reshape, permute, transpose, narrow, cat', () => {
+  gradcheck(([x]) => T.mul(T.reshape(x!, [3, -1]), T.reshape(x!, [3, 4])), [leaf([2, 6], rng)]);
+  gradcheck(([x]) => T.permute(x!, [2, 0, 1]), [leaf([2, 3, 4], rng)]);
+  gradcheck(([x]) => T.transpose(x!), [leaf([3, 5], rng)]);
+  gradcheck(([x]) => T.narrow(x!, 0, 1, 2), [leaf([4, 3], rng)]);
+  gradcheck(([x]) => T.narrow(x!, 1, 1, 2), [leaf([2, 4, 3], rng)]);
+  gradcheck(([a, b]) => T.cat([a!, b!, a!], 1), [leaf([2, 3, 2], rng), leaf([2, 1, 2], rng)]);
+});
+
+test('embedding, rmsnorm, rope, swiglu, softmax', () => {
+  const ids = new Int32Array([3, 1, 3, 0, 2, 3]);
+  gradcheck(([w]) => T.embedding(w!, ids, [2, 3]), [leaf([5, 4], rng)]);
+  gradcheck(([x, w]) => T.rmsnorm(x!, w!, 1e-5), [leaf([3, 6], rng), leaf([6], rng)]);
+  const positions = new Int32Array([0, 1, 2, 5, 6, 7]);
+  for (const interleaved of [true, false])
+    gradcheck(([x]) => T.rope(x!, { positions, invFreq: T.ropeFrequencies(4, 10000), interleaved }), [leaf([2, 3, 2, 4], rng)]);
+  gradcheck(([g, u]) => T.swiglu(g!, u!), [leaf([3, 4], rng, -3, 3), leaf([3, 4], rng)]);
+  gradcheck(([x]) => T.softmax(x!), [leaf([3, 5], rng, -2, 2)]);
+  gradcheck(([x]) => T.softmax(x!, true), [leaf([2, 3, 5], rng, -2, 2)]);
+});
+
+test('attention: grouped-query, causal, with a KV offset and with segments', () => {
+  const [b, t, hq, hkv, d] = [2, 5, 4, 2, 3];
+  gradcheck(([q, k, v]) => T.attention(q!, k!, v!, { causal: true }), [leaf([b, t, hq, d], rng), leaf([b, t, hkv, d], rng), leaf([b, t, hkv, d], rng)]);
+  gradcheck(([q, k, v]) => T.attention(q!, k!, v!, { causal: true }), [leaf([1, 2, 2, d], rng), leaf([1, 6, 1, d], rng), leaf([1, 6, 1, d], rng)]);
+  gradcheck(([q, k, v]) => T.attention(q!, k!, v!, { causal: false, scale: 0.7 }), [leaf([1, 3, 2, d], rng), leaf([1, 4, 2, d], rng), leaf([1, 4, 2, d], rng)]);
+  const segments = new Int32Array([0, 0, 1, 1, 1, 0, 0, 0, 0, 2]);
+  gradcheck(([q, k, v]) => T.attention(q!, k!, v!, { causal: true, segments }), [leaf([b, t, hq, d], rng), leaf([b, t, hkv, d], rng), leaf([b, t, hkv, d], rng)]);
+});
+
+test('losses: cross-entropy with an ignore index, per-token log-probs, log-sigmoid', () => {
+  const targets = new Int32Array([2, -100, 0, 4, 1, -100]);
+  gradcheck(([x]) => T.crossEntropy(x!, targets), [leaf([6, 5], rng, -3, 3)]);
+  gradcheck(([x]) => T.crossEntropy(x!, targets, { reduction: 'sum' }), [leaf([6, 5], rng, -3, 3)]);
+  gradcheck(([x]) => T.gatherLogProbs(x!, targets), [leaf([2, 3, 5], rng, -3, 3)]);
+  gradcheck(([x]) => T.logSigmoid(x!), [leaf([5], rng, -20, 20)]);
+});
+
+test('cross-entropy equals -mean log softmax at the targets, ignoring masked rows', () => {
+  const logits = T.tensor([1, 2, 3, 0, 0, 0, 5, -5, 1], [3, 3], 'f64');
+  const loss = T.crossEntropy(logits, new Int32Array([2, -100, 0])).item();
+  const lsm = (row: number[], i: number) => row[i]! - Math.log(row.reduce((s, x) => s + Math.exp(x), 0));
+  assert.ok(Math.abs(loss - -(lsm([1, 2, 3], 2) + lsm([5, -5, 1], 0)) / 2) < 1e-12);
+});
+
+test('gradients accumulate across backward calls until cleared; noGrad records nothing', () => {
+  const x = leaf([3], rng);
+  const w = T.tensor([1, 2, 3], [3], 'f64');
+  T.backward(T.sum(T.mul(x, w)));
+  T.backward(T.sum(T.mul(x, w)));
+  assert.deepEqual(x.grad!.toArray(), [2, 4, 6]);
+  const y = T.noGrad(() => T.mul(x, w));
+  assert.equal(y.requiresGrad, false);
+  assert.equal(y.node, null);
+  assert.throws(() => T.backward(y), /does not require gradients/);
+});
+
+test('a tensor used in several places gets the sum of its gradients', () => {
+  const x = leaf([4], rng);
+  T.backward(T.sum(T.add(T.mul(x, x), x)));
+  const xs = x.toArray();
+  x.grad!.toArray().forEach((g, i) => assert.ok(Math.abs(g - (2 * xs[i]! + 1)) < 1e-12));
+});
+
+test('tidy disposes what it made except its result and kept tensors; use after dispose throws', () => {
+  const before = T.liveTensorCount();
+  const x = T.tensor([1, 2, 3]);
+  let inner: T.Tensor | undefined;
+  const out = T.tidy(() => {
+    inner = T.exp(x);
+    return T.add(inner, x);
+  });
+  assert.equal(inner!.disposed, true);
+  assert.equal(out.disposed, false);
+  assert.throws(() => inner!.toArray(), /after dispose/);
+  out.dispose();
+  x.dispose();
+  assert.equal(T.liveTensorCount(), before);
+});
