@@ -1,0 +1,122 @@
+// Autoregressive generation with a KV cache: prefill, then token-by-token decoding of one or several
+// prompts together, with sampling, stop tokens and strings, a token limit and streaming.
+import { noGrad } from '../tensor/grad-mode.ts';
+import { tidy } from '../tensor/tensor.ts';
+import { narrow, reshape } from '../tensor/ops/shape.ts';
+import { Rng } from '../tensor/random.ts';
+import { KVCache } from '../model/kv-cache.ts';
+import type { LlamaModel } from '../model/llama.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { sampleToken, type SamplingOptions } from './sampling.ts';
+import { StopMatcher } from './stop.ts';
+
+export interface GenerateOptions extends SamplingOptions {
+  maxTokens?: number;
+  /** Same seed, same output. Default 0. */
+  seed?: number;
+  /** Token ids that end generation (default: the tokenizer's end-of-sequence ids). */
+  stopTokens?: number[];
+  /** Text that ends generation; it is not included in the output. */
+  stopStrings?: string[];
+  /** Called with each new piece of text as soon as it is final (never a part of a stop string). */
+  onText?: (text: string, index: number) => void;
+}
+
+export interface Generation {
+  tokens: number[];
+  text: string;
+  finishReason: 'stop' | 'length';
+  promptTokens: number;
+}
+
+interface Sequence {
+  index: number;
+  context: number[]; // prompt + generated ids (for the repetition penalty)
+  tokens: number[];
+  text: string;
+  emitted: number;
+  cache: KVCache;
+  rng: Rng;
+  stream: ReturnType<Tokenizer['createDecodeStream']>;
+  done?: Generation['finishReason'];
+}
+
+/** Generates a continuation of each prompt (token ids); prompts are decoded together, step by step. */
+export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: number[][], opts: GenerateOptions = {}): Generation[] {
+  const maxTokens = opts.maxTokens ?? 256;
+  const stopTokens = new Set(opts.stopTokens ?? tokenizer.eosIds);
+  const stops = new StopMatcher(opts.stopStrings ?? []);
+  const seqs: Sequence[] = prompts.map((prompt, index) => {
+    if (prompt.length === 0) throw new Error('generate: a prompt needs at least one token (e.g. BOS)');
+    return {
+      index,
+      context: [...prompt],
+      tokens: [],
+      text: '',
+      emitted: 0,
+      cache: new KVCache(model.config, prompt.length + maxTokens),
+      rng: new Rng(opts.seed ?? 0),
+      stream: tokenizer.createDecodeStream(),
+    };
+  });
+  try {
+    noGrad(() => {
+      // Prefill each prompt on its own (lengths differ); the last position's logits give the first token.
+      let logits = seqs.map((s) => lastLogits(model, Int32Array.from(s.context), [s.cache]));
+      for (let step = 0; step < maxTokens; step++) {
+        const active = seqs.filter((s) => s.done === undefined);
+        active.forEach((s, i) => accept(s, sampleToken(logits[i]!, opts, s.rng, s.context), step + 1 === maxTokens));
+        const next = active.filter((s) => s.done === undefined);
+        if (next.length === 0) break;
+        logits = splitRows(lastLogitsBatch(model, Int32Array.from(next.map((s) => s.tokens[s.tokens.length - 1]!)), next.map((s) => s.cache)), model.config.vocabSize);
+      }
+    });
+  } finally {
+    for (const s of seqs) s.cache.dispose();
+  }
+  return seqs.map((s) => ({ tokens: s.tokens, text: s.text, finishReason: s.done ?? 'length', promptTokens: prompts[s.index]!.length }));
+
+  function accept(s: Sequence, id: number, last: boolean): void {
+    if (stopTokens.has(id)) {
+      finish(s, 'stop', s.text.length);
+      return;
+    }
+    s.tokens.push(id);
+    s.context.push(id);
+    const before = s.text.length;
+    s.text += s.stream.push(id);
+    const hit = stops.find(s.text, before);
+    if (hit !== -1) finish(s, 'stop', hit);
+    else if (last) finish(s, 'length', s.text.length);
+    else emit(s, stops.safeLength(s.text));
+  }
+
+  function finish(s: Sequence, reason: Generation['finishReason'], end: number): void {
+    s.text = s.text.slice(0, end);
+    emit(s, end);
+    s.done = reason;
+  }
+
+  function emit(s: Sequence, upTo: number): void {
+    if (upTo > s.emitted) opts.onText?.(s.text.slice(s.emitted, upTo), s.index);
+    s.emitted = Math.max(s.emitted, upTo);
+  }
+}
+
+/** Logits of the last position after running ids (one sequence) through the model with its cache. */
+function lastLogits(model: LlamaModel, ids: Int32Array, caches: KVCache[]): Float32Array {
+  return tidy(() => {
+    const h = model.forward(ids, 1, { caches }); // (1, T, D)
+    const last = narrow(reshape(h, [ids.length, model.config.hiddenSize]), 0, ids.length - 1, 1); // (1, D)
+    return Float32Array.from(model.logits(last).f);
+  });
+}
+
+/** Logits (B·V) for one new token per sequence. */
+function lastLogitsBatch(model: LlamaModel, ids: Int32Array, caches: KVCache[]): Float32Array {
+  return tidy(() => Float32Array.from(model.logits(model.forward(ids, ids.length, { caches })).f));
+}
+
+function splitRows(x: Float32Array, n: number): Float32Array[] {
+  return Array.from({ length: x.length / n }, (_, i) => x.subarray(i * n, (i + 1) * n));
+}

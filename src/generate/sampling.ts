@@ -1,0 +1,66 @@
+// Picks the next token from logits: repetition penalty, temperature, top-k, top-p, min-p, seeded sampling.
+import type { Rng } from '../tensor/random.ts';
+
+export interface SamplingOptions {
+  /** 0 = greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Keep the smallest set of tokens whose probability reaches p (1 = off). */
+  topP?: number;
+  /** Drop tokens less likely than minP × the most likely one (0 = off). */
+  minP?: number;
+  /** > 1 discourages tokens already in the context (CTRL/HF rule: positive logits divided, negative multiplied). */
+  repetitionPenalty?: number;
+}
+
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
+  return best;
+}
+
+/** Samples one token id. logits is modified in place. `context` holds the ids seen so far (for the penalty). */
+export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rng, context: readonly number[] = []): number {
+  const penalty = opts.repetitionPenalty ?? 1;
+  if (penalty !== 1)
+    for (const id of new Set(context)) {
+      const l = logits[id]!;
+      logits[id] = l > 0 ? l / penalty : l * penalty;
+    }
+  const temperature = opts.temperature ?? 1;
+  if (temperature <= 0) return argmax(logits);
+
+  const filtered = (opts.topK ?? 0) > 0 || (opts.topP ?? 1) < 1 || (opts.minP ?? 0) > 0;
+  // Candidates most likely first when a filter will cut the tail (sorting the whole vocabulary otherwise is wasted work).
+  let ids = filtered ? Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!) : Array.from(logits.keys());
+  const topK = opts.topK ?? 0;
+  if (topK > 0 && topK < ids.length) ids = ids.slice(0, topK);
+  const maxLogit = filtered ? logits[ids[0]!]! : logits[argmax(logits)]!;
+  let probs = ids.map((id) => Math.exp((logits[id]! - maxLogit) / temperature));
+  let total = probs.reduce((a, b) => a + b, 0);
+  const topP = opts.topP ?? 1;
+  if (topP < 1) {
+    let cum = 0;
+    let keep = 0;
+    while (keep < probs.length && cum < topP * total) cum += probs[keep++]!;
+    ids = ids.slice(0, Math.max(keep, 1));
+    probs = probs.slice(0, ids.length);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  const minP = opts.minP ?? 0;
+  if (minP > 0) {
+    const threshold = minP * probs[0]!; // probs[0] is the most likely: ids are sorted
+    let keep = probs.findIndex((p) => p < threshold);
+    if (keep === -1) keep = probs.length;
+    ids = ids.slice(0, Math.max(keep, 1));
+    probs = probs.slice(0, ids.length);
+    total = probs.reduce((a, b) => a + b, 0);
+  }
+  let r = rng.uniform() * total;
+  for (let i = 0; i < ids.length; i++) {
+    r -= probs[i]!;
+    if (r <= 0) return ids[i]!;
+  }
+  return ids[ids.length - 1]!;
+}

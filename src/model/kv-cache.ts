@@ -1,0 +1,35 @@
+// Key/value cache for one sequence: per layer (1, capacity, K, E) buffers filled as tokens are decoded.
+import { keep, Tensor } from '../tensor/tensor.ts';
+import type { ModelConfig } from './config.ts';
+
+export class KVCache {
+  readonly k: Tensor[]; // per layer (1, capacity, K, E)
+  readonly v: Tensor[]; // per layer (1, capacity, K, E)
+  readonly capacity: number;
+  /** Tokens stored so far (the next token's position). */
+  length = 0;
+
+  constructor(cfg: ModelConfig, capacity: number) {
+    this.capacity = capacity;
+    const shape = [1, capacity, cfg.numKvHeads, cfg.headDim];
+    this.k = Array.from({ length: cfg.numLayers }, () => keep(Tensor.empty(shape)));
+    this.v = Array.from({ length: cfg.numLayers }, () => keep(Tensor.empty(shape)));
+  }
+
+  /** Copies T new rows (T·K·E floats starting at `from` in src) into layer's cache after the stored ones. */
+  write(layer: number, k: Tensor, v: Tensor, from: number, rows: number): void {
+    const rowSize = this.k[layer]!.dim(2) * this.k[layer]!.dim(3);
+    if (this.length + rows > this.capacity) throw new Error(`KV cache full: ${this.length} + ${rows} tokens exceed its capacity of ${this.capacity}`);
+    this.k[layer]!.f.set(k.f.subarray(from, from + rows * rowSize), this.length * rowSize);
+    this.v[layer]!.f.set(v.f.subarray(from, from + rows * rowSize), this.length * rowSize);
+  }
+
+  /** Forgets everything stored (the buffers are reused). */
+  reset(): void {
+    this.length = 0;
+  }
+
+  dispose(): void {
+    for (const t of [...this.k, ...this.v]) t.dispose();
+  }
+}

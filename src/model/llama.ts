@@ -1,0 +1,207 @@
+// The Llama family (Llama 2/3, Mistral, Qwen2, Qwen3) in one file: RMSNorm, RoPE, grouped-query
+// attention, SwiGLU MLP, tied or untied embeddings, q/k/v biases (Qwen2), q/k norms (Qwen3).
+// Field names follow Hugging Face's, so parameter paths are HF's tensor names.
+//
+// Dimension legend: B batch, T new tokens, S keys (cached + new), D hidden, H query heads,
+// K key/value heads, E head dim, F MLP hidden, V vocabulary.
+import { keep, Tensor } from '../tensor/tensor.ts';
+import type { Rng } from '../tensor/random.ts';
+import { ones, randn } from '../tensor/ops/create.ts';
+import { add } from '../tensor/ops/elementwise.ts';
+import { attention, rope, swiglu } from '../tensor/ops/layers.ts';
+import { linear } from '../tensor/ops/matmul.ts';
+import { cat, narrow, reshape } from '../tensor/ops/shape.ts';
+import { Module } from '../nn/module.ts';
+import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
+import { ropeInvFreq, type ModelConfig } from './config.ts';
+import type { KVCache } from './kv-cache.ts';
+
+export interface ForwardOptions {
+  /** Position of each (batch, time) token, B·T entries (default: 0..T-1, or after the cache's contents). */
+  positions?: Int32Array;
+  /** Segment id of each token for packed sequences (no attention across segments). */
+  segments?: Int32Array;
+  /** One cache per batch row: new keys/values are appended and attention reads all stored ones. */
+  caches?: KVCache[];
+}
+
+interface Context {
+  batch: number;
+  time: number;
+  rope: { positions: Int32Array; invFreq: Float32Array; interleaved: false };
+  segments?: Int32Array;
+  caches?: KVCache[];
+}
+
+class Attention extends Module {
+  q_proj: Linear; // (H·E, D)
+  k_proj: Linear; // (K·E, D)
+  v_proj: Linear; // (K·E, D)
+  o_proj: Linear; // (D, H·E)
+  q_norm?: RMSNorm; // (E)
+  k_norm?: RMSNorm; // (E)
+
+  constructor(readonly cfg: ModelConfig, readonly layer: number, t: (name: string, shape: number[]) => Tensor, opt: (name: string, shape: number[]) => Tensor | undefined) {
+    super();
+    const { hiddenSize: d, numHeads: h, numKvHeads: k, headDim: e } = cfg;
+    this.q_proj = new Linear(t('q_proj.weight', [h * e, d]), opt('q_proj.bias', [h * e]));
+    this.k_proj = new Linear(t('k_proj.weight', [k * e, d]), opt('k_proj.bias', [k * e]));
+    this.v_proj = new Linear(t('v_proj.weight', [k * e, d]), opt('v_proj.bias', [k * e]));
+    this.o_proj = new Linear(t('o_proj.weight', [d, h * e]));
+    if (cfg.qkNorm) {
+      this.q_norm = new RMSNorm(t('q_norm.weight', [e]), cfg.rmsNormEps);
+      this.k_norm = new RMSNorm(t('k_norm.weight', [e]), cfg.rmsNormEps);
+    }
+  }
+
+  forward(x: Tensor, ctx: Context): Tensor {
+    const { batch: b, time: tt } = ctx;
+    const { numHeads: h, numKvHeads: kh, headDim: e } = this.cfg;
+    let q = reshape(this.q_proj.forward(x), [b, tt, h, e]); // (B, T, H, E)
+    let k = reshape(this.k_proj.forward(x), [b, tt, kh, e]); // (B, T, K, E)
+    const v = reshape(this.v_proj.forward(x), [b, tt, kh, e]); // (B, T, K, E)
+    if (this.q_norm !== undefined && this.k_norm !== undefined) {
+      q = this.q_norm.forward(q);
+      k = this.k_norm.forward(k);
+    }
+    q = rope(q, ctx.rope);
+    k = rope(k, ctx.rope);
+    let o: Tensor; // (B, T, H, E)
+    if (ctx.caches === undefined) o = attention(q, k, v, { causal: true, segments: ctx.segments });
+    else {
+      const outs = ctx.caches.map((cache, i) => {
+        cache.write(this.layer, k, v, i * tt * kh * e, tt);
+        const qi = b === 1 ? q : narrow(q, 0, i, 1); // (1, T, H, E)
+        return attention(qi, cache.k[this.layer]!, cache.v[this.layer]!, { causal: true, tk: cache.length + tt });
+      });
+      o = outs.length === 1 ? outs[0]! : cat(outs, 0);
+    }
+    return this.o_proj.forward(reshape(o, [b, tt, h * e]));
+  }
+}
+
+class MLP extends Module {
+  gate_proj: Linear; // (F, D)
+  up_proj: Linear; // (F, D)
+  down_proj: Linear; // (D, F)
+
+  constructor(cfg: ModelConfig, t: (name: string, shape: number[]) => Tensor) {
+    super();
+    const { hiddenSize: d, intermediateSize: f } = cfg;
+    this.gate_proj = new Linear(t('gate_proj.weight', [f, d]));
+    this.up_proj = new Linear(t('up_proj.weight', [f, d]));
+    this.down_proj = new Linear(t('down_proj.weight', [d, f]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+  }
+}
+
+class DecoderLayer extends Module {
+  input_layernorm: RMSNorm; // (D)
+  self_attn: Attention;
+  post_attention_layernorm: RMSNorm; // (D)
+  mlp: MLP;
+
+  constructor(cfg: ModelConfig, layer: number, t: (name: string, shape: number[]) => Tensor, opt: (name: string, shape: number[]) => Tensor | undefined) {
+    super();
+    const sub = (p: string) => (name: string, shape: number[]) => t(`${p}.${name}`, shape);
+    const subOpt = (p: string) => (name: string, shape: number[]) => opt(`${p}.${name}`, shape);
+    this.input_layernorm = new RMSNorm(t('input_layernorm.weight', [cfg.hiddenSize]), cfg.rmsNormEps);
+    this.self_attn = new Attention(cfg, layer, sub('self_attn'), subOpt('self_attn'));
+    this.post_attention_layernorm = new RMSNorm(t('post_attention_layernorm.weight', [cfg.hiddenSize]), cfg.rmsNormEps);
+    this.mlp = new MLP(cfg, sub('mlp'));
+  }
+
+  forward(x: Tensor, ctx: Context): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx)); // (B, T, D)
+    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+  }
+}
+
+class Body extends Module {
+  embed_tokens: Embedding; // (V, D)
+  layers: DecoderLayer[];
+  norm: RMSNorm; // (D)
+
+  constructor(cfg: ModelConfig, t: (name: string, shape: number[]) => Tensor, opt: (name: string, shape: number[]) => Tensor | undefined) {
+    super();
+    this.embed_tokens = new Embedding(t('embed_tokens.weight', [cfg.vocabSize, cfg.hiddenSize]));
+    this.layers = Array.from({ length: cfg.numLayers }, (_, i) => {
+      const p = `layers.${i}`;
+      return new DecoderLayer(cfg, i, (n, s) => t(`${p}.${n}`, s), (n, s) => opt(`${p}.${n}`, s));
+    });
+    this.norm = new RMSNorm(t('norm.weight', [cfg.hiddenSize]), cfg.rmsNormEps);
+  }
+}
+
+/** Where a model's tensors come from: name → tensor (HF names), checked against the expected shapes. */
+export type TensorSource = (name: string, shape: number[]) => Tensor | undefined;
+
+export class LlamaModel extends Module {
+  model: Body;
+  lm_head?: Linear; // (V, D); absent when tied to the embedding
+  readonly invFreq: Float32Array;
+
+  constructor(readonly config: ModelConfig, source: TensorSource) {
+    super();
+    const opt = (name: string, shape: number[]): Tensor | undefined => {
+      const t = source(name, shape);
+      if (t !== undefined && t.shape.join() !== shape.join()) throw new Error(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      return t;
+    };
+    const t = (name: string, shape: number[]): Tensor => {
+      const found = opt(name, shape);
+      if (found === undefined) throw new Error(`missing tensor ${name} [${shape.join(', ')}]`);
+      return found;
+    };
+    this.model = new Body(config, (n, s) => t(`model.${n}`, s), (n, s) => (config.attentionBias ? opt(`model.${n}`, s) : undefined));
+    if (!config.tieWordEmbeddings) this.lm_head = new Linear(t('lm_head.weight', [config.vocabSize, config.hiddenSize]));
+    this.invFreq = ropeInvFreq(config);
+  }
+
+  /** A randomly initialised model (normal(0, std) matrices, unit norms), for tests and benchmarks. */
+  static random(config: ModelConfig, rng: Rng, opts: { std?: number; dtype?: 'f32' | 'bf16' } = {}): LlamaModel {
+    const std = opts.std ?? 0.02;
+    return new LlamaModel(config, (name, shape) => {
+      if (name.endsWith('norm.weight')) return keep(ones(shape)).requireGrad();
+      const w = keep(randn(shape, rng, name.endsWith('.bias') ? 0 : std));
+      return opts.dtype === 'bf16' && shape.length === 2 ? toFrozenBf16(w) : w.requireGrad();
+    });
+  }
+
+  /** Final hidden states (B, T, D) for token ids (B·T). */
+  forward(ids: Int32Array, batch: number, opts: ForwardOptions = {}): Tensor {
+    const time = ids.length / batch;
+    if (!Number.isInteger(time)) throw new Error(`${ids.length} ids do not split into ${batch} rows`);
+    if (opts.caches !== undefined && opts.caches.length !== batch) throw new Error(`${opts.caches.length} caches for a batch of ${batch}`);
+    const positions = opts.positions ?? defaultPositions(batch, time, opts.caches);
+    const ctx: Context = { batch, time, rope: { positions, invFreq: this.invFreq, interleaved: false }, segments: opts.segments, caches: opts.caches };
+    let x = this.model.embed_tokens.forward(ids, [batch, time]); // (B, T, D)
+    for (const layer of this.model.layers) x = layer.forward(x, ctx);
+    if (opts.caches !== undefined) for (const c of opts.caches) c.length += time;
+    return this.model.norm.forward(x);
+  }
+
+  /** Next-token logits (..., V) from hidden states (..., D). */
+  logits(hidden: Tensor): Tensor {
+    return linear(hidden, this.lm_head?.weight ?? this.model.embed_tokens.weight);
+  }
+}
+
+function defaultPositions(batch: number, time: number, caches?: KVCache[]): Int32Array {
+  const p = new Int32Array(batch * time);
+  for (let b = 0; b < batch; b++) {
+    const start = caches?.[b]?.length ?? 0;
+    for (let t = 0; t < time; t++) p[b * time + t] = start + t;
+  }
+  return p;
+}
+
+function toFrozenBf16(w: Tensor): Tensor {
+  const b = keep(Tensor.empty(w.shape, 'bf16'));
+  w.backend.castToBf16(w.f, b.data as Uint16Array, w.size);
+  w.dispose();
+  return b;
+}

@@ -1,0 +1,129 @@
+// Loads a model from a Hugging Face folder or a GGUF file: config, weights (HF names) and tokenizer.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { WhetError } from '../errors.ts';
+import { keep, Tensor } from '../tensor/tensor.ts';
+import { getBackend } from '../backend/registry.ts';
+import { readSafetensorsFolder } from '../formats/safetensors-sharded.ts';
+import type { SafetensorsTensor } from '../formats/safetensors.ts';
+import { decodeF16 } from '../formats/f16.ts';
+import { readGguf, readGgufTensor } from '../formats/gguf.ts';
+import { attentionHeads, fromGgufTensor, hfConfigFromGguf } from '../formats/llama-names.ts';
+import { configFromHf, type ModelConfig } from './config.ts';
+import { LlamaModel } from './llama.ts';
+import type { Tokenizer } from './tokenizer.ts';
+import { tokenizerFromJson } from './tokenizer-hf.ts';
+import { tokenizerFromGguf } from './tokenizer-gguf.ts';
+
+export interface LoadOptions {
+  /** 'f32' (default): every weight trainable in fp32. 'bf16': matrices frozen in bf16 (inference, LoRA). */
+  dtype?: 'f32' | 'bf16';
+}
+
+export interface LoadedModel {
+  model: LlamaModel;
+  tokenizer: Tokenizer;
+  config: ModelConfig;
+  /** What was loaded: an HF folder or a GGUF file. */
+  format: 'hf' | 'gguf';
+  path: string;
+}
+
+/** Tensors a checkpoint may carry that the model rebuilds itself (or that are duplicates). */
+const IGNORABLE = /(rotary_emb\.inv_freq|rope_freqs\.weight)$/;
+
+export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
+  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+  return statSync(path).isDirectory() ? loadHfFolder(path, opts) : loadGguf(path, opts);
+}
+
+function loadHfFolder(dir: string, opts: LoadOptions): LoadedModel {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new WhetError(`${dir}: no config.json (not a Hugging Face model folder)`);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new WhetError(`${configPath}: invalid JSON (${(e as Error).message})`);
+  }
+  const config = configFromHf(json, configPath);
+  const { tensors } = readSafetensorsFolder(dir);
+  const model = build(config, dir, (name) => {
+    const t = tensors.get(name);
+    return t === undefined ? undefined : { shape: t.shape, data: toFloatData(t, `${dir}: ${name}`) };
+  }, [...tensors.keys()], opts);
+  return { model, tokenizer: tokenizerFromJson(dir), config, format: 'hf', path: dir };
+}
+
+function loadGguf(path: string, opts: LoadOptions): LoadedModel {
+  const file = readGguf(path);
+  const hf = hfConfigFromGguf(file);
+  const config = configFromHf(hf as unknown as Record<string, unknown>, path);
+  const heads = attentionHeads(hf);
+  const byHfName = new Map<string, { shape: number[]; data: Float32Array | Uint16Array }>();
+  for (const info of file.tensors) {
+    const converted = fromGgufTensor(info.name, info.shape, readGgufTensor(file, info), heads);
+    if (converted !== undefined) byHfName.set(converted.name, { shape: info.shape, data: converted.data });
+  }
+  const model = build(config, path, (name) => byHfName.get(name), [...byHfName.keys()], opts);
+  return { model, tokenizer: tokenizerFromGguf(file.metadata), config, format: 'gguf', path };
+}
+
+interface RawTensor {
+  shape: number[];
+  /** Float32Array, or Uint16Array of bf16 bits. */
+  data: Float32Array | Uint16Array;
+}
+
+/** Builds the model from raw tensors by HF name; reports tensors the file has and the model does not use. */
+function build(config: ModelConfig, where: string, get: (name: string) => RawTensor | undefined, available: string[], opts: LoadOptions): LlamaModel {
+  const used = new Set<string>();
+  let model: LlamaModel;
+  try {
+    model = new LlamaModel(config, (name, shape) => {
+      const raw = get(name);
+      if (raw === undefined) return undefined;
+      used.add(name);
+      return toTensor(raw, shape.length === 2 && opts.dtype === 'bf16' ? 'bf16' : 'f32');
+    });
+  } catch (e) {
+    throw new WhetError(`${where}: ${(e as Error).message}`);
+  }
+  // A tied checkpoint may still carry lm_head.weight (a copy of the embedding).
+  const unused = available.filter((n) => !used.has(n) && !IGNORABLE.test(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings));
+  if (unused.length > 0) throw new WhetError(`${where}: tensors not used by a ${config.modelType} model: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ` (+${unused.length - 5} more)` : ''}`);
+  return model;
+}
+
+function toFloatData(t: SafetensorsTensor, what: string): Float32Array | Uint16Array {
+  switch (t.dtype) {
+    case 'F32':
+      return t.data as Float32Array;
+    case 'BF16':
+      return t.data as Uint16Array;
+    case 'F16':
+      return decodeF16(t.data as Uint16Array);
+    default:
+      throw new WhetError(`${what}: dtype ${t.dtype} is not supported for weights (F32, BF16, F16)`);
+  }
+}
+
+/** A kept tensor of the wanted dtype: f32 weights require gradients, bf16 ones are frozen. */
+function toTensor(raw: RawTensor, dtype: 'f32' | 'bf16'): Tensor {
+  const isBf16 = raw.data instanceof Uint16Array;
+  const backend = getBackend();
+  let t: Tensor;
+  if (dtype === 'bf16') {
+    if (isBf16) t = Tensor.fromArray(raw.data, raw.shape);
+    else {
+      t = Tensor.empty(raw.shape, 'bf16');
+      backend.castToBf16(raw.data as Float32Array, t.data as Uint16Array, t.size);
+    }
+    return keep(t);
+  }
+  if (isBf16) {
+    t = Tensor.empty(raw.shape, 'f32');
+    backend.castFromBf16(raw.data as Uint16Array, t.f, t.size);
+  } else t = Tensor.fromArray(raw.data, raw.shape);
+  return keep(t).requireGrad();
+}
