@@ -7,6 +7,7 @@
 namespace whet {
 void RegisterGemm(Napi::Env env, Napi::Object exports);
 void RegisterKernels(Napi::Env env, Napi::Object exports);
+void RegisterAttention(Napi::Env env, Napi::Object exports);
 }  // namespace whet
 
 namespace {
@@ -40,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   whet::RegisterGemm(env, exports);
   whet::RegisterKernels(env, exports);
+  whet::RegisterAttention(env, exports);
   return exports;
 }
 

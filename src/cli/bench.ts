@@ -4,6 +4,7 @@ import { UsageError } from './errors.ts';
 
 const benches: Record<string, () => Promise<(opts: { json: boolean; quick: boolean }) => Promise<void>>> = {
   gemm: async () => (await import('../bench/gemm.ts')).benchGemm,
+  decode: async () => (await import('../bench/decode.ts')).benchDecode,
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {

@@ -1,0 +1,106 @@
+// Argument reading for the kernel bindings: typed arrays, integers and numbers, each checked, with one TypeError naming the op.
+#pragma once
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace whet {
+
+template <class T>
+struct Arr {
+  T* p = nullptr;
+  int64_t len = 0;
+};
+
+// Saturating arithmetic for size checks: sizes come from JavaScript and their products may overflow.
+inline int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+inline int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? (a < 0 ? INT64_MIN : INT64_MAX) : r;
+}
+
+// Reads positional arguments. After the first bad one it throws a TypeError "<op>: <what>" and every later read
+// returns a harmless default, so a binding reads everything and checks ok() once.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+
+  bool ok() const { return ok_; }
+  Napi::Env env() const { return info_.Env(); }
+
+  void fail(const std::string& what) {
+    if (!ok_) return;
+    ok_ = false;
+    Napi::TypeError::New(info_.Env(), std::string(op_) + ": " + what).ThrowAsJavaScriptException();
+  }
+
+  Arr<float> f32(size_t i, const char* name) { return typed<float>(i, name, napi_float32_array, "a Float32Array"); }
+  Arr<uint16_t> u16(size_t i, const char* name) { return typed<uint16_t>(i, name, napi_uint16_array, "a Uint16Array"); }
+  Arr<int32_t> i32(size_t i, const char* name) { return typed<int32_t>(i, name, napi_int32_array, "an Int32Array"); }
+  Arr<double> f64(size_t i, const char* name) { return typed<double>(i, name, napi_float64_array, "a Float64Array"); }
+
+  bool is_u16(size_t i) const {
+    napi_typedarray_type type;
+    return napi_get_typedarray_info(info_.Env(), info_[i], &type, nullptr, nullptr, nullptr, nullptr) == napi_ok &&
+           type == napi_uint16_array;
+  }
+
+  // One N-API call per argument (no separate type query): these calls are most of a small op's cost.
+  double number(size_t i, const char* name) {
+    double v = 0;
+    if (ok_ && napi_get_value_double(info_.Env(), info_[i], &v) != napi_ok) fail(std::string(name) + " must be a number");
+    return v;
+  }
+
+  // An integer in [lo, 2^53].
+  int64_t integer(size_t i, const char* name, int64_t lo = 0) {
+    double v = number(i, name);
+    if (!ok_) return 0;
+    if (!(v == std::floor(v) && v >= static_cast<double>(lo) && v <= 9007199254740992.0)) {
+      fail(std::string(name) + " must be an integer >= " + std::to_string(lo) + ", got " + std::to_string(v));
+      return 0;
+    }
+    return static_cast<int64_t>(v);
+  }
+
+  bool flag(size_t i, const char* name) {
+    bool v = false;
+    if (ok_ && napi_get_value_bool(info_.Env(), info_[i], &v) != napi_ok) fail(std::string(name) + " must be a boolean");
+    return v;
+  }
+
+  // Requires a to hold at least `count` elements.
+  template <class T>
+  void need(const Arr<T>& a, int64_t count, const char* name) {
+    if (ok_ && count > a.len)
+      fail(std::string(name) + " has " + std::to_string(a.len) + " elements but " + std::to_string(count) + " are needed");
+  }
+
+ private:
+  template <class T>
+  Arr<T> typed(size_t i, const char* name, napi_typedarray_type want, const char* kind) {
+    Arr<T> a;
+    if (!ok_) return a;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;  // already advanced by the view's byte offset
+    if (napi_get_typedarray_info(info_.Env(), info_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
+      fail(std::string(name) + " must be " + kind);
+      return a;
+    }
+    a.p = static_cast<T*>(data);
+    a.len = static_cast<int64_t>(length);
+    return a;
+  }
+
+  const Napi::CallbackInfo& info_;
+  const char* op_;
+  bool ok_ = true;
+};
+
+}  // namespace whet
