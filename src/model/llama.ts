@@ -11,6 +11,7 @@ import { add } from '../tensor/ops/elementwise.ts';
 import { attention, rope, swiglu } from '../tensor/ops/layers.ts';
 import { linear } from '../tensor/ops/matmul.ts';
 import { cat, narrow, reshape } from '../tensor/ops/shape.ts';
+import { checkpoint } from '../tensor/checkpoint.ts';
 import { Module } from '../nn/module.ts';
 import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
 import { ropeInvFreq, type ModelConfig } from './config.ts';
@@ -23,6 +24,10 @@ export interface ForwardOptions {
   segments?: Int32Array;
   /** One cache per batch row: new keys/values are appended and attention reads all stored ones. */
   caches?: KVCache[];
+  /** Recompute each layer's activations during backward instead of keeping them (gradient checkpointing). */
+  checkpoint?: boolean;
+  /** Random generators used inside layers (dropout), rewound for the recomputation. */
+  rngs?: Rng[];
 }
 
 interface Context {
@@ -179,7 +184,7 @@ export class LlamaModel extends Module {
     const positions = opts.positions ?? defaultPositions(batch, time, opts.caches);
     const ctx: Context = { batch, time, rope: { positions, invFreq: this.invFreq, interleaved: false }, segments: opts.segments, caches: opts.caches };
     let x = this.model.embed_tokens.forward(ids, [batch, time]); // (B, T, D)
-    for (const layer of this.model.layers) x = layer.forward(x, ctx);
+    for (const layer of this.model.layers) x = opts.checkpoint === true ? checkpoint(([h]) => layer.forward(h!, ctx), [x], opts.rngs) : layer.forward(x, ctx);
     if (opts.caches !== undefined) for (const c of opts.caches) c.length += time;
     return this.model.norm.forward(x);
   }

@@ -15,3 +15,14 @@ export function noGrad<T>(fn: () => T): T {
     enabled = prev;
   }
 }
+
+/** Runs fn with gradient recording on (recomputation inside a backward pass). */
+export function withGrad<T>(fn: () => T): T {
+  const prev = enabled;
+  enabled = true;
+  try {
+    return fn();
+  } finally {
+    enabled = prev;
+  }
+}

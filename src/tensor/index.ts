@@ -3,7 +3,7 @@ export { Tensor, tidy, keep, liveTensorCount, sizeOf, contiguousStrides } from '
 export type { GradNode } from './tensor.ts';
 export type { DType } from './dtype.ts';
 export { backward } from './autograd.ts';
-export { noGrad, isGradEnabled } from './grad-mode.ts';
+export { noGrad, isGradEnabled, withGrad } from './grad-mode.ts';
 export { Rng } from './random.ts';
 export { poolStats, trimPool } from './pool.ts';
 export { zeros, ones, full, tensor, randn, uniform } from './ops/create.ts';
@@ -15,3 +15,4 @@ export { embedding, rmsnorm, rope, ropeFrequencies, swiglu, softmax, attention }
 export type { RopeOptions, AttentionOptions } from './ops/layers.ts';
 export { crossEntropy, gatherLogProbs, IGNORE_INDEX } from './ops/loss.ts';
 export { cast } from './ops/cast.ts';
+export { checkpoint } from './checkpoint.ts';
