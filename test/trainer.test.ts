@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as T from '../src/tensor/index.ts';
 import { lrAt } from '../src/optim/schedule.ts';
-import { train, type BatchSource } from '../src/train/trainer.ts';
+import { train, type BatchSource, type TrainOptions } from '../src/train/trainer.ts';
 import { listCheckpoints } from '../src/train/checkpoint-io.ts';
 import { TinyMLP } from './helpers/tiny-models.ts';
 
@@ -21,7 +21,9 @@ test('schedules: warmup ramps linearly, cosine and linear decay to the floor', (
 });
 
 /** A seeded stream of regression batches whose position can be saved and restored. */
-function batchSource(seed: number): BatchSource<{ x: number[]; y: number[] }> {
+type Batch = { x: number[]; y: number[] };
+
+function batchSource(seed: number): BatchSource<Batch> {
   let index = 0;
   return {
     next() {
@@ -33,12 +35,12 @@ function batchSource(seed: number): BatchSource<{ x: number[]; y: number[] }> {
   };
 }
 
-function setup(dir: string, extra: Partial<Parameters<typeof train>[0]> = {}) {
+function setup(dir: string, extra: Partial<TrainOptions<Batch>> = {}) {
   const model = new TinyMLP(new T.Rng(5));
   const params = new Map(model.namedTensors().filter(([, t]) => t.requiresGrad));
-  const opts = {
+  const opts: TrainOptions<Batch> = {
     params,
-    loss: (b: { x: number[]; y: number[] }) => ({ loss: model.loss(T.tensor(b.x, [8, 8]), T.tensor(b.y, [8, 4])), tokens: 8 }),
+    loss: (b: Batch) => ({ loss: model.loss(T.tensor(b.x, [8, 8]), T.tensor(b.y, [8, 4])), tokens: 8 }),
     batches: batchSource(1),
     steps: 20,
     lr: 1e-2,

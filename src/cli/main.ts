@@ -6,6 +6,7 @@ type Verb = (argv: string[]) => Promise<number>;
 const verbs: Record<string, { help: string; load: () => Promise<Verb> }> = {
   generate: { help: 'generate text from a model (GGUF file or HF folder)', load: async () => (await import('./generate.ts')).generateCommand },
   perplexity: { help: 'mean NLL and perplexity of a model on a text file', load: async () => (await import('./perplexity.ts')).perplexityCommand },
+  merge: { help: 'merge a PEFT LoRA adapter into its base model, writing a Hugging Face folder', load: async () => (await import('./merge.ts')).mergeCommand },
   convert: { help: 'convert a GGUF file to a Hugging Face folder, or back', load: async () => (await import('./convert.ts')).convertCommand },
   bench: { help: 'measure kernel and model speed against the machine\'s limits', load: async () => (await import('./bench.ts')).benchCommand },
 };

@@ -73,7 +73,7 @@ class BoundedReader {
   private buf = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
   private bufStart = 0;
-  private readonly decoder = new TextDecoder('utf-8');
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   constructor(private readonly fd: number, readonly size: number, private readonly path: string) {}
 

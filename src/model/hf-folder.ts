@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../formats/atomic.ts';
 import { writeAll } from '../formats/file-io.ts';
 import { writeSafetensorsSharded } from '../formats/safetensors-sharded.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
-import type { HfTokenizerFiles } from './tokenizer-hf.ts';
+import { writeHfTokenizerFolder, type HfTokenizerFolder } from './tokenizer-convert.ts';
 
 export const MAX_SHARD_BYTES = 2 * 1024 ** 3;
 
@@ -14,13 +14,10 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 /** Writes config, weights and tokenizer files into dir (created if needed). */
-export function writeHfFolder(dir: string, config: Record<string, unknown>, tensors: Map<string, SafetensorsTensor>, tokenizer: HfTokenizerFiles): void {
+export function writeHfFolder(dir: string, config: Record<string, unknown>, tensors: Map<string, SafetensorsTensor>, tokenizer: HfTokenizerFolder): void {
   mkdirSync(dir, { recursive: true });
   writeSafetensorsSharded(dir, tensors, MAX_SHARD_BYTES);
-  writeJsonAtomic(join(dir, 'tokenizer.json'), tokenizer.tokenizerJson);
-  const tokenizerConfig: Record<string, unknown> = { ...(tokenizer.tokenizerConfig ?? {}) };
-  if (tokenizer.chatTemplate !== undefined && tokenizerConfig.chat_template === undefined) tokenizerConfig.chat_template = tokenizer.chatTemplate;
-  writeJsonAtomic(join(dir, 'tokenizer_config.json'), tokenizerConfig);
+  writeHfTokenizerFolder(dir, { ...tokenizer, generationConfig: undefined });
   const generation: Record<string, unknown> = { ...(tokenizer.generationConfig ?? {}) };
   for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id'])
     if (generation[key] === undefined && config[key] !== undefined) generation[key] = config[key];

@@ -191,7 +191,7 @@ export class LlamaModel extends Module {
 
   /** Next-token logits (..., V) from hidden states (..., D). */
   logits(hidden: Tensor): Tensor {
-    return linear(hidden, this.lm_head?.weight ?? this.model.embed_tokens.weight);
+    return this.lm_head !== undefined ? this.lm_head.forward(hidden) : linear(hidden, this.model.embed_tokens.weight);
   }
 }
 

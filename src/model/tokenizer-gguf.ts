@@ -10,8 +10,10 @@ import {
   createWindowDecodeStream,
   type DecodeOptions,
   type EncodeOptions,
+  type TokenOffsets,
   type Tokenizer,
 } from './tokenizer.ts';
+import { alignOffsets } from './tokenizer-offsets.ts';
 
 // Token attributes (llama.h, llama_token_attr).
 const ATTR_UNKNOWN = 1 << 0;
@@ -260,6 +262,17 @@ export function tokenizerFromGguf(meta: Record<string, GgufValue>): Tokenizer {
   };
   const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
+  const encodeWithOffsets = (text: string, opts: EncodeOptions = {}): TokenOffsets => {
+    const ids = encode(text, opts);
+    const bos = (opts.addBos ?? addBos) ? 1 : 0;
+    const pieces = ids.map((id, i) => ({
+      bytes: i < bos ? null : piece(id),
+      special: (attrs[id]! & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN)) !== 0,
+      rstrip: (attrs[id]! & ATTR_RSTRIP) !== 0,
+    }));
+    return { ids, offsets: alignOffsets(text, pieces, { prefixSpace: addSpacePrefix, isStripSpace: isCSpace }) };
+  };
+
   const decode = (idList: readonly number[], opts: DecodeOptions = {}): string => {
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -290,6 +303,7 @@ export function tokenizerFromGguf(meta: Record<string, GgufValue>): Tokenizer {
     addBos,
     chatTemplate: stringField(meta, 'tokenizer.chat_template'),
     encode,
+    encodeWithOffsets,
     decode,
     tokenToId,
     idToToken: (id) => (Number.isInteger(id) && id >= 0 && id < n ? tokens[id] : undefined),

@@ -3,7 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { WhetError } from '../errors.ts';
-import { collectEosIds, createWindowDecodeStream, type DecodeOptions, type EncodeOptions, type Tokenizer } from './tokenizer.ts';
+import { collectEosIds, createWindowDecodeStream, type DecodeOptions, type EncodeOptions, type TokenOffsets, type Tokenizer } from './tokenizer.ts';
+import { alignOffsets, type AlignOptions, type TokenPiece, type UnicodeForm } from './tokenizer-offsets.ts';
+import { UNICODE_TO_BYTE } from './tokenizer-unicode.ts';
 
 type Json = Record<string, unknown>;
 
@@ -69,6 +71,61 @@ function templateOf(config: Json): string | undefined {
   return undefined;
 }
 
+// Every normalizer, pre-tokenizer or decoder in a tokenizer.json component, Sequences flattened.
+function components(c: unknown): Json[] {
+  if (c === null || typeof c !== 'object') return [];
+  const j = c as Json;
+  const inner = j.normalizers ?? j.pretokenizers ?? j.decoders;
+  return Array.isArray(inner) ? inner.flatMap(components) : [j];
+}
+
+interface TokenSpelling extends AlignOptions {
+  /** The bytes a vocabulary token stands for. */
+  bytesOf(token: string): Uint8Array;
+}
+
+const utf8 = new TextEncoder();
+
+// How the model's token strings spell bytes, read off the pipeline: byte-level BPE (GPT-2's byte↔unicode map)
+// or SentencePiece (U+2581 for space, <0xNN> byte fallback). Undefined when neither (offsets unsupported).
+function tokenSpelling(json: Json): TokenSpelling | undefined {
+  const normalizers = components(json.normalizer);
+  const pre = components(json.pre_tokenizer);
+  const decoders = components(json.decoder);
+  const all = [...normalizers, ...pre, ...decoders];
+  const form = normalizers.map((n) => n.type).find((t): t is UnicodeForm => t === 'NFC' || t === 'NFD' || t === 'NFKC' || t === 'NFKD');
+  if (all.some((c) => c.type === 'ByteLevel')) {
+    return {
+      normalize: form,
+      prefixSpace: pre.some((c) => c.type === 'ByteLevel' && c.add_prefix_space === true),
+      bytesOf: (token) => {
+        const out = new Uint8Array(token.length);
+        let n = 0;
+        for (const ch of token) {
+          const b = UNICODE_TO_BYTE.get(ch);
+          if (b === undefined) throw new Error(`token '${token}' is not byte-level text`);
+          out[n++] = b;
+        }
+        return out.subarray(0, n);
+      },
+    };
+  }
+  const metaspace = pre.find((c) => c.type === 'Metaspace');
+  const replacesSpace = normalizers.some((c) => c.type === 'Replace' && c.content === '\u2581');
+  if (metaspace === undefined && !replacesSpace && !decoders.some((c) => c.type === 'Metaspace' || c.type === 'ByteFallback')) return undefined;
+  const byteFallback = (json.model as Json | undefined)?.byte_fallback === true;
+  return {
+    normalize: form,
+    prefixSpace:
+      normalizers.some((c) => c.type === 'Prepend') ||
+      (metaspace !== undefined && (metaspace.prepend_scheme !== undefined ? metaspace.prepend_scheme !== 'never' : metaspace.add_prefix_space !== false)),
+    bytesOf: (token) => {
+      const byte = byteFallback ? /^<0x([0-9A-Fa-f]{2})>$/.exec(token) : null;
+      return byte !== null ? Uint8Array.of(parseInt(byte[1]!, 16)) : utf8.encode(token.replaceAll('\u2581', ' '));
+    },
+  };
+}
+
 /** Builds a tokenizer from a model folder, or from the parsed files. */
 export function tokenizerFromJson(source: string | HfTokenizerFiles): Tokenizer {
   const files = typeof source === 'string' ? readHfTokenizerFiles(source) : source;
@@ -116,6 +173,21 @@ export function tokenizerFromJson(source: string | HfTokenizerFiles): Tokenizer 
     return [bosId, ...ids];
   };
 
+  const spelling = tokenSpelling(json);
+  const encodeWithOffsets = (text: string, opts: EncodeOptions = {}): TokenOffsets => {
+    if (spelling === undefined) throw new Error('token offsets are not supported for this tokenizer.json (neither byte-level nor SentencePiece)');
+    const ids = encode(text, opts);
+    const bos = (opts.addBos ?? addBos) ? 1 : 0;
+    const added = ((opts.addSpecial ?? true) ? tok : plain()).get_added_tokens_decoder();
+    const pieces: TokenPiece[] = ids.map((id, i) => {
+      if (i < bos) return { bytes: null, special: true };
+      const a = added.get(id);
+      if (a !== undefined) return { bytes: utf8.encode(a.content), special: true, lstrip: a.lstrip, rstrip: a.rstrip };
+      return { bytes: spelling.bytesOf(tok.id_to_token(id) ?? ''), special: false };
+    });
+    return { ids, offsets: alignOffsets(text, pieces, spelling) };
+  };
+
   const decode = (ids: readonly number[], opts: DecodeOptions = {}): string => {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize || tok.id_to_token(id) === undefined) {
@@ -135,6 +207,7 @@ export function tokenizerFromJson(source: string | HfTokenizerFiles): Tokenizer 
     addBos,
     chatTemplate: files.chatTemplate ?? templateOf(config),
     encode,
+    encodeWithOffsets,
     decode,
     tokenToId,
     idToToken: (id) => tok.id_to_token(id),

@@ -29,6 +29,12 @@ export interface DecodeStream {
   flush(): string;
 }
 
+/** Token ids with the UTF-16 [start, end) range of the text each one spells (empty for tokens not in the text, such as an added BOS). */
+export interface TokenOffsets {
+  ids: number[];
+  offsets: [number, number][];
+}
+
 export interface Tokenizer {
   /** Number of token ids the tokenizer knows (the model's embedding may have more rows). */
   readonly vocabSize: number;
@@ -42,6 +48,12 @@ export interface Tokenizer {
   /** The model's own chat template (Jinja source), when it ships one. */
   readonly chatTemplate?: string;
   encode(text: string, opts?: EncodeOptions): number[];
+  /**
+   * encode() with each token's character range, derived from the token's exact bytes: consecutive ranges tile
+   * the text (a character goes to the token holding its first byte). Throws an Error when the tokens do not
+   * spell the text back, rather than return offsets that are wrong.
+   */
+  encodeWithOffsets(text: string, opts?: EncodeOptions): TokenOffsets;
   /** Concatenated token text. Never applies HF's `clean_up_tokenization_spaces`, so that streaming and decoding agree. */
   decode(ids: readonly number[], opts?: DecodeOptions): string;
   tokenToId(token: string): number | undefined;
