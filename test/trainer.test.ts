@@ -54,16 +54,16 @@ function setup(dir: string, extra: Partial<TrainOptions<Batch>> = {}) {
   return { model, opts };
 }
 
-test('a run resumed from a checkpoint ends with the same weights as one never interrupted', () => {
+test('a run resumed from a checkpoint ends with the same weights as one never interrupted', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'whet-train-'));
   try {
     const a = setup(path.join(dir, 'a'));
-    train(a.opts);
+    await train(a.opts);
     const b = setup(path.join(dir, 'b'), { saveEvery: 5 });
     const signal = { interrupted: false };
-    train({ ...b.opts, signal, onStep: (m) => (signal.interrupted = m.step === 12) });
+    await train({ ...b.opts, signal, onStep: (m) => (signal.interrupted = m.step === 12) });
     const c = setup(path.join(dir, 'b'), { saveEvery: 5, resume: true });
-    const r = train(c.opts);
+    const r = await train(c.opts);
     assert.equal(r.steps, 20);
     const wa = a.model.parameters().map((p) => p.toArray());
     c.model.parameters().forEach((p, i) => p.toArray().forEach((v, j) => assert.ok(Math.abs(v - wa[i]![j]!) <= 1e-6, `param ${i}[${j}]`)));
@@ -75,12 +75,12 @@ test('a run resumed from a checkpoint ends with the same weights as one never in
   }
 });
 
-test('metrics are written per step, the loss falls, and holdout evaluation drives early stopping', () => {
+test('metrics are written per step, the loss falls, and holdout evaluation drives early stopping', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'whet-train-'));
   try {
     const { opts } = setup(dir);
     let evals = 0;
-    const r = train({ ...opts, steps: 50, evalEvery: 5, evaluate: () => (evals++ < 2 ? 1 - evals * 0.1 : 5), earlyStoppingPatience: 2 });
+    const r = await train({ ...opts, steps: 50, evalEvery: 5, evaluate: () => (evals++ < 2 ? 1 - evals * 0.1 : 5), earlyStoppingPatience: 2 });
     assert.equal(r.stoppedBy, 'early-stop');
     assert.equal(r.steps, 20);
     const lines = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
@@ -92,13 +92,13 @@ test('metrics are written per step, the loss falls, and holdout evaluation drive
   }
 });
 
-test('a NaN loss stops the run with a clear error before touching the weights', () => {
+test('a NaN loss stops the run with a clear error before touching the weights', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'whet-train-'));
   try {
     const { model, opts } = setup(dir);
     let n = 0;
     const before = model.parameters().map((p) => p.toArray());
-    assert.throws(() => train({ ...opts, gradAccum: 1, loss: (b) => (n++ === 0 ? { loss: T.scale(opts.loss(b).loss, NaN), tokens: 8 } : opts.loss(b)) }), /loss became NaN at step 1/);
+    await assert.rejects(() => train({ ...opts, gradAccum: 1, loss: (b) => (n++ === 0 ? { loss: T.scale(opts.loss(b).loss, NaN), tokens: 8 } : opts.loss(b)) }), /loss became NaN at step 1/);
     model.parameters().forEach((p, i) => assert.deepEqual(p.toArray(), before[i]));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,10 @@ const verbs: Record<string, { help: string; load: () => Promise<Verb> }> = {
   generate: { help: 'generate text from a model (GGUF file or HF folder)', load: async () => (await import('./generate.ts')).generateCommand },
   perplexity: { help: 'mean NLL and perplexity of a model on a text file', load: async () => (await import('./perplexity.ts')).perplexityCommand },
   merge: { help: 'merge a PEFT LoRA adapter into its base model, writing a Hugging Face folder', load: async () => (await import('./merge.ts')).mergeCommand },
+  eval: { help: 'score a model or its predictions on a dataset (exact, normalized, sql, ppl, scorer)', load: async () => (await import('./eval.ts')).evalCommand },
+  train: { help: 'fine-tune a model on prompt/response data (full or LoRA)', load: async () => (await import('./train.ts')).trainCommand },
   convert: { help: 'convert a GGUF file to a Hugging Face folder, or back', load: async () => (await import('./convert.ts')).convertCommand },
+  data: { help: 'inspect, validate or split a fine-tuning dataset', load: async () => (await import('./data.ts')).dataCommand },
   bench: { help: 'measure kernel and model speed against the machine\'s limits', load: async () => (await import('./bench.ts')).benchCommand },
 };
 

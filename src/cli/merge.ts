@@ -1,16 +1,10 @@
 // `whet merge --model PATH --adapter DIR --out DIR`: folds a PEFT LoRA adapter into the f32 base and writes a Hugging Face folder.
 import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { WhetError } from '../errors.ts';
-import { getBackend } from '../backend/registry.ts';
+import { resolve } from 'node:path';
 import { loadModel } from '../model/load.ts';
-import { configToHf } from '../model/config.ts';
-import { readJsonFile, writeHfFolder } from '../model/hf-folder.ts';
-import { readHfTokenizerFiles } from '../model/tokenizer-hf.ts';
-import { hfTokenizerFilesFromGguf } from '../model/tokenizer-convert.ts';
-import { readGguf } from '../formats/gguf.ts';
-import type { SafetensorsTensor } from '../formats/safetensors.ts';
+import { saveModelFolder } from '../model/save.ts';
 import { loadAdapter } from '../adapters/peft.ts';
 import { mergeLora } from '../adapters/apply.ts';
 import { choiceFlag, requireFlag } from './args.ts';
@@ -37,19 +31,7 @@ export async function mergeCommand(argv: string[]): Promise<number> {
   const adapter = loadAdapter(adapterDir, loaded.model);
   const merged = mergeLora(loaded.model);
 
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const [name, t] of loaded.model.namedTensors()) {
-    if (dtype === 'f32') tensors.set(name, { dtype: 'F32', shape: [...t.shape], data: t.f });
-    else {
-      const bits = new Uint16Array(t.size);
-      getBackend().castToBf16(t.f, bits, t.size);
-      tensors.set(name, { dtype: 'BF16', shape: [...t.shape], data: bits });
-    }
-  }
-  const hfConfig = loaded.format === 'hf' ? readJsonFile(join(modelPath, 'config.json')) : configToHf(loaded.config);
-  hfConfig.torch_dtype = dtype === 'f32' ? 'float32' : 'bfloat16';
-  const tokenizer = loaded.format === 'hf' ? readHfTokenizerFiles(modelPath) : hfTokenizerFilesFromGguf(readGguf(modelPath).metadata);
-  writeHfFolder(outDir, hfConfig, tensors, tokenizer);
+  saveModelFolder(loaded, outDir, dtype);
   loaded.model.dispose();
   process.stderr.write(`merged ${merged} LoRA layers (r ${adapter.config.r}, alpha ${adapter.config.alpha}) into ${modelPath}: ${outDir}\n`);
   return 0;

@@ -72,7 +72,7 @@ export interface TrainResult {
   lastCheckpoint?: string;
 }
 
-export function train<B>(o: TrainOptions<B>): TrainResult {
+export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   const params = [...o.params.values()];
   const names = [...o.params.keys()];
   const opt = new AdamW(params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
@@ -125,6 +125,8 @@ export function train<B>(o: TrainOptions<B>): TrainResult {
   let stoppedBy: TrainResult['stoppedBy'] = 'done';
   try {
     while (step < o.steps) {
+      // Let the event loop run between steps: signal handlers (Ctrl-C) only fire when it does.
+      await new Promise((resolve) => setImmediate(resolve));
       if (o.signal?.interrupted === true) {
         stoppedBy = 'interrupted';
         break;

@@ -1,0 +1,12 @@
+// Native matmul: the addon's blocked GEMM (AVX-512/AVX2/scalar, threaded), with bf16 weights converted while packing.
+import type { Backend } from './backend.ts';
+import type { NativeAddon } from './addon.ts';
+
+export function nativeMatmul(addon: NativeAddon): Pick<Backend, 'matmul'> {
+  const gemm = addon.gemm;
+  return {
+    matmul({ a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate }) {
+      gemm(a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate);
+    },
+  };
+}

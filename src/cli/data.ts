@@ -1,0 +1,188 @@
+// `whet data inspect|validate|split`: look at a dataset (formats, duplicates, token lengths), check every row, or write a seeded train/holdout split.
+import { existsSync, mkdirSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WhetError } from '../errors.ts';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import { readGguf } from '../formats/gguf.ts';
+import { readDataset, splitExamples, type Dataset } from '../data/read.ts';
+import { tokenStats, type Summary, type TokenStats } from '../data/stats.ts';
+import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
+import { tokenizerFromGguf } from '../model/tokenizer-gguf.ts';
+import { tokenizerFromJson } from '../model/tokenizer-hf.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { numberFlag, requireFlag } from './args.ts';
+import { UsageError } from './errors.ts';
+
+const USAGE = `usage:
+  whet data inspect FILE [--model PATH] [--template FILE] [--max-len N] [--json]
+  whet data validate FILE [--model PATH] [--template FILE]
+  whet data split FILE [--holdout 0.1] [--seed 0] --out-dir DIR`;
+
+// Only the tokenizer: a model folder's tokenizer files, or a GGUF's metadata (no weights are read).
+function loadTokenizer(path: string): Tokenizer {
+  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+  return statSync(path).isDirectory() ? tokenizerFromJson(path) : tokenizerFromGguf(readGguf(path).metadata);
+}
+
+function readTemplate(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new WhetError(`cannot read chat template ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Tokenises every example untruncated; failures are reported with the example's location. */
+function tokenizeAll(data: Dataset, tokenizer: Tokenizer, template: string | undefined): { tokenized: TokenizedExample[]; errors: string[] } {
+  const tokenized: TokenizedExample[] = [];
+  const errors: string[] = [];
+  data.examples.forEach((example, i) => {
+    try {
+      tokenized.push(tokenizeExample(example, tokenizer, { template }));
+    } catch (e) {
+      errors.push(`${data.sources[i]!.where}: ${(e as Error).message}`);
+    }
+  });
+  return { tokenized, errors };
+}
+
+function formatCounts(data: Dataset): string {
+  const used = Object.entries(data.formats).filter(([, n]) => n > 0);
+  return used.length === 0 ? 'no valid rows' : used.map(([f, n]) => `${f} ${n}`).join(', ');
+}
+
+function summaryLine(name: string, data: Dataset): string {
+  return `${name}: ${data.rows} rows, ${data.examples.length} examples (${formatCounts(data)}), ${data.duplicates} duplicates, ${data.blank} blank, ${data.errorCount} errors`;
+}
+
+function statsTable(s: TokenStats): string {
+  const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+  const row = (label: string, x: Summary): string => `  ${label.padEnd(12)}${[x.min, x.mean, x.p50, x.p95, x.max].map((v) => fmt(v).padStart(9)).join('')}`;
+  const lines = [`  ${''.padEnd(12)}${['min', 'mean', 'p50', 'p95', 'max'].map((h) => h.padStart(9)).join('')}`, row('tokens', s.ids), row('loss tokens', s.loss)];
+  lines.push(`  total ${s.totalIds} tokens, ${s.totalLoss} with loss`);
+  if (s.truncation !== undefined) {
+    const t = s.truncation;
+    const pct = (a: number, b: number): string => (b === 0 ? '0' : ((100 * a) / b).toFixed(1));
+    lines.push(`  --max-len ${t.maxLength}: cuts ${t.examples} examples (${pct(t.examples, s.examples)}%), ${t.tokens} tokens (${pct(t.tokens, s.totalIds)}%)`);
+  }
+  return lines.join('\n');
+}
+
+function fileArg(positionals: string[]): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one dataset file\n${USAGE}`);
+  return positionals[0]!;
+}
+
+async function inspect(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, template: { type: 'string' }, 'max-len': { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const file = fileArg(positionals);
+  const maxLen = numberFlag(values['max-len'], 'max-len', { integer: true, min: 1 });
+  const data = readDataset(file);
+  const errors = [...data.errors];
+  let stats: TokenStats | undefined;
+  if (values.model !== undefined) {
+    const { tokenized, errors: tokErrors } = tokenizeAll(data, loadTokenizer(values.model), readTemplate(values.template));
+    errors.push(...tokErrors);
+    stats = tokenStats(tokenized, maxLen);
+  }
+  const errorCount = data.errorCount + errors.length - data.errors.length;
+  if (values.json) {
+    const out = {
+      file,
+      rows: data.rows,
+      examples: data.examples.length,
+      formats: Object.fromEntries(Object.entries(data.formats).filter(([, n]) => n > 0)),
+      duplicates: data.duplicates,
+      blank: data.blank,
+      errorCount,
+      errors,
+      ...(stats !== undefined ? { tokens: stats } : {}),
+    };
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } else {
+    process.stdout.write(summaryLine(basename(file), { ...data, errorCount }) + '\n');
+    if (stats !== undefined) process.stdout.write(statsTable(stats) + '\n');
+    for (const e of errors.slice(0, 10)) process.stdout.write(`${e}\n`);
+    if (errors.length > 10) process.stdout.write(`(${errorCount - 10} more errors: run whet data validate)\n`);
+  }
+  return errorCount > 0 ? 1 : 0;
+}
+
+async function validate(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, template: { type: 'string' } },
+  });
+  const file = fileArg(positionals);
+  const data = readDataset(file, { maxErrors: 50 });
+  const errors = [...data.errors];
+  let errorCount = data.errorCount;
+  if (values.model !== undefined) {
+    const tokErrors = tokenizeAll(data, loadTokenizer(values.model), readTemplate(values.template)).errors;
+    errorCount += tokErrors.length;
+    errors.push(...tokErrors.slice(0, Math.max(0, 50 - errors.length)));
+  }
+  if (errorCount === 0 && data.examples.length > 0) {
+    process.stdout.write(`${basename(file)}: ok: ${data.examples.length} examples (${formatCounts(data)}), ${data.duplicates} duplicates, ${data.blank} blank\n`);
+    return 0;
+  }
+  for (const e of errors) process.stderr.write(`${e}\n`);
+  if (errorCount > errors.length) process.stderr.write(`(${errorCount - errors.length} more)\n`);
+  process.stderr.write(
+    errorCount > 0 ? `${basename(file)}: ${errorCount} error${errorCount === 1 ? '' : 's'} in ${data.rows} rows\n` : `${basename(file)}: no examples\n`,
+  );
+  return 1;
+}
+
+async function split(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { holdout: { type: 'string', default: '0.1' }, seed: { type: 'string', default: '0' }, 'out-dir': { type: 'string' } },
+  });
+  const file = fileArg(positionals);
+  const fraction = numberFlag(values.holdout, 'holdout', { min: 0 })!;
+  if (fraction >= 1) throw new UsageError(`--holdout must be below 1, got ${fraction}`);
+  const seed = numberFlag(values.seed, 'seed', { integer: true })!;
+  const outDir = requireFlag(values['out-dir'], 'out-dir');
+  const data = readDataset(file, { maxErrors: 10 });
+  if (data.errorCount > 0) {
+    for (const e of data.errors) process.stderr.write(`${e}\n`);
+    throw new WhetError(`${data.errorCount} bad rows in ${file}: fix them first (whet data validate lists them)`);
+  }
+  if (data.examples.length === 0) throw new WhetError(`${file}: no examples`);
+  const { train, holdout } = splitExamples(data.sources, fraction, seed);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new WhetError(`cannot create ${outDir}: ${(e as Error).message}`);
+  }
+  const write = (name: string, rows: { row: unknown }[]): void =>
+    writeFileAtomic(join(outDir, name), (fd) => {
+      const buf = Buffer.from(rows.map((r) => JSON.stringify(r.row) + '\n').join(''), 'utf8');
+      for (let at = 0; at < buf.length; ) at += writeSync(fd, buf, at);
+    });
+  write('train.jsonl', train);
+  write('holdout.jsonl', holdout);
+  process.stdout.write(`${basename(file)}: ${train.length} train, ${holdout.length} holdout (seed ${seed}; ${data.duplicates} duplicates dropped) → ${outDir}\n`);
+  return 0;
+}
+
+export async function dataCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'inspect') return inspect(rest);
+  if (sub === 'validate') return validate(rest);
+  if (sub === 'split') return split(rest);
+  if (sub === undefined || sub === '--help' || sub === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return sub === undefined ? 2 : 0;
+  }
+  throw new UsageError(`unknown subcommand '${sub}'\n${USAGE}`);
+}

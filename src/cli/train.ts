@@ -1,0 +1,54 @@
+// `whet train --config FILE.yaml [--option value ...]`: supervised fine-tuning (full or LoRA); every config
+// option is also a flag. Progress on stderr; the run summary on stdout (JSON with --json).
+import { parseArgs } from 'node:util';
+import { checkOutDir, runSft } from '../recipes/sft.ts';
+import { flagOf, resolveSftConfig, SFT_KEYS } from '../recipes/sft-config.ts';
+import { Progress } from './progress.ts';
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, json: { type: 'boolean' } };
+  for (const key of SFT_KEYS) options[flagOf(key)] = { type: key === 'resume' || key === 'packing' || key === 'rslora' || key === 'gradient_checkpointing' || key === 'train_on_prompt' ? 'boolean' : 'string' };
+  const { values } = parseArgs({ args: argv, options });
+  const flags: Record<string, unknown> = {};
+  for (const key of SFT_KEYS) flags[key] = values[flagOf(key)];
+  const cfg = resolveSftConfig(values.config as string | undefined, flags);
+  checkOutDir(cfg);
+
+  const signal = { interrupted: false };
+  const onSigint = (): void => {
+    if (signal.interrupted) process.exit(130); // a second Ctrl-C stops at once
+    signal.interrupted = true;
+    process.stderr.write('\ninterrupted: finishing the current step and saving a checkpoint (Ctrl-C again to abort)\n');
+  };
+  process.on('SIGINT', onSigint);
+  const bar = new Progress(`train ${cfg.method}`, cfg.steps);
+  try {
+    const run = await runSft(cfg, {
+      signal,
+      log: (line) => process.stderr.write(`${line}\n`),
+      onStep: (m) => bar.update(m.step, { loss: m.loss, ...(m.holdout_loss !== undefined ? { holdout: m.holdout_loss } : {}), 'tok/s': Math.round(m.tokens_per_s).toString() }),
+    });
+    bar.done();
+    const summary = {
+      method: cfg.method,
+      steps: run.result.steps,
+      stopped_by: run.result.stoppedBy,
+      output: run.output,
+      checkpoint: run.result.lastCheckpoint,
+      trainable_params: run.trainableParams,
+      train_examples: run.trainExamples,
+      holdout_examples: run.holdoutExamples,
+      holdout_loss_before: run.holdoutLossBefore,
+      holdout_loss_after: run.holdoutLossAfter,
+    };
+    if (values.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
+    else {
+      process.stdout.write(`${cfg.method} fine-tuning ${run.result.stoppedBy === 'done' ? 'finished' : run.result.stoppedBy} after ${run.result.steps} steps: ${run.output}\n`);
+      if (run.holdoutLossAfter !== undefined) process.stdout.write(`holdout loss ${run.holdoutLossBefore?.toFixed(4) ?? '?'} → ${run.holdoutLossAfter.toFixed(4)}\n`);
+      if (run.result.stoppedBy === 'interrupted') process.stdout.write(`checkpoint saved: ${run.result.lastCheckpoint}; continue with --resume\n`);
+    }
+    return run.result.stoppedBy === 'interrupted' ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}

@@ -1,0 +1,215 @@
+// Run report: training curves from a run folder's metrics.jsonl and the before/after evaluation table, written
+// as report.md (+ report-loss.svg, which it shows) and a self-contained report.html (inline CSS and SVG, no scripts).
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { WhetError } from '../errors.ts';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import type { ForgettingResult } from './forgetting.ts';
+import { esc, lineChart, type ChartSeries } from './svg-chart.ts';
+
+/** One line of metrics.jsonl. Training lines carry loss; evaluation lines may carry only holdout_loss. */
+export interface MetricsRecord {
+  step: number;
+  loss?: number;
+  lr?: number;
+  grad_norm?: number;
+  tokens_per_s?: number;
+  holdout_loss?: number;
+}
+
+export interface SummaryRow {
+  metric: string;
+  before: number | null;
+  after: number | null;
+  /** Default: after − before. */
+  delta?: number | null;
+  /** Which way is an improvement (colours the delta); unknown when absent. */
+  better?: 'higher' | 'lower';
+}
+
+export interface EvalSummary {
+  title?: string;
+  rows: SummaryRow[];
+  forgetting?: ForgettingResult;
+}
+
+export const METRICS_FILE = 'metrics.jsonl';
+
+/** Reads metrics.jsonl; a torn last line (a run killed mid-write) is dropped, any other bad line is an error. */
+export function readMetrics(path: string): MetricsRecord[] {
+  if (!existsSync(path)) throw new WhetError(`${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last > 0 && lines[last]!.trim() === '') last--;
+  const out: MetricsRecord[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let rec: unknown;
+    try {
+      rec = JSON.parse(line);
+    } catch (e) {
+      // Every complete record ends in a newline; only an unterminated last line can be a torn write.
+      if (i === last && !text.endsWith('\n')) return;
+      throw new WhetError(`${path}:${i + 1}: invalid JSON (${(e as Error).message})`);
+    }
+    if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) throw new WhetError(`${path}:${i + 1}: expected a JSON object`);
+    const r = rec as Record<string, unknown>;
+    if (typeof r.step !== 'number' || !Number.isFinite(r.step)) throw new WhetError(`${path}:${i + 1}: 'step' must be a number`);
+    for (const k of ['loss', 'lr', 'grad_norm', 'tokens_per_s', 'holdout_loss'] as const)
+      // null is how JSON.stringify writes NaN and Infinity: a diverged step, kept as a gap.
+      if (r[k] !== undefined && r[k] !== null && typeof r[k] !== 'number') throw new WhetError(`${path}:${i + 1}: '${k}' must be a number`);
+    const num = (v: unknown): number | undefined => (v === undefined ? undefined : v === null ? NaN : (v as number));
+    out.push({ step: r.step, loss: num(r.loss), lr: num(r.lr), grad_norm: num(r.grad_norm), tokens_per_s: num(r.tokens_per_s), holdout_loss: num(r.holdout_loss) });
+  });
+  return out;
+}
+
+/** The chart of training and holdout loss against step. */
+export function lossChart(metrics: readonly MetricsRecord[]): string {
+  const series: ChartSeries[] = [{ name: 'training loss', color: '#1f77b4', points: metrics.filter((m) => m.loss !== undefined).map((m) => [m.step, m.loss!]) }];
+  const holdout = metrics.filter((m) => m.holdout_loss !== undefined).map((m) => [m.step, m.holdout_loss!] as const);
+  if (holdout.length > 0) series.push({ name: 'holdout loss', color: '#d62728', points: holdout, markers: true });
+  return lineChart(series, { title: 'Loss', xLabel: 'step', yLabel: 'loss (nats/token)' });
+}
+
+interface RunStats {
+  steps: number;
+  firstLoss?: number;
+  lastLoss?: number;
+  minLoss?: number;
+  lastHoldout?: number;
+  meanTokensPerS?: number;
+}
+
+function runStats(metrics: readonly MetricsRecord[]): RunStats {
+  const losses = metrics.map((m) => m.loss).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const holdout = metrics.map((m) => m.holdout_loss).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  const tps = metrics.map((m) => m.tokens_per_s).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  return {
+    steps: metrics.reduce((a, m) => Math.max(a, m.step), 0),
+    firstLoss: losses[0],
+    lastLoss: losses.at(-1),
+    minLoss: losses.length > 0 ? losses.reduce((a, b) => Math.min(a, b)) : undefined,
+    lastHoldout: holdout.at(-1),
+    meanTokensPerS: tps.length > 0 ? tps.reduce((a, b) => a + b, 0) / tps.length : undefined,
+  };
+}
+
+export function fmt(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '—';
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) return String(v);
+  return Math.abs(v) >= 100 ? v.toFixed(1) : v.toFixed(4);
+}
+
+function deltaOf(row: SummaryRow): number | null {
+  if (row.delta !== undefined) return row.delta;
+  return row.before === null || row.after === null ? null : row.after - row.before;
+}
+
+function signed(v: number | null): string {
+  return v !== null && v > 0 ? `+${fmt(v)}` : fmt(v);
+}
+
+/** 'good', 'bad' or '' for the delta's colour. */
+function judge(row: SummaryRow, delta: number | null): string {
+  if (row.better === undefined || delta === null || delta === 0 || !Number.isFinite(delta)) return '';
+  return (delta > 0) === (row.better === 'higher') ? 'good' : 'bad';
+}
+
+function percent(v: number): string {
+  return `${v > 0 ? '+' : ''}${(v * 100).toFixed(2)} %`;
+}
+
+function forgettingLine(f: ForgettingResult): string {
+  return `NLL on general text: base ${fmt(f.base.nll)}, fine-tuned ${fmt(f.tuned.nll)} nats/token (${f.base.tokens} tokens); ` +
+    `change ${percent(f.nllIncrease)} against a threshold of ${percent(f.threshold)}: **${f.verdict}**`;
+}
+
+function statsLines(s: RunStats): [string, string][] {
+  return [
+    ['steps', fmt(s.steps)],
+    ['first training loss', fmt(s.firstLoss)],
+    ['last training loss', fmt(s.lastLoss)],
+    ['lowest training loss', fmt(s.minLoss)],
+    ['last holdout loss', fmt(s.lastHoldout)],
+    ['mean tokens/s', fmt(s.meanTokensPerS)],
+  ];
+}
+
+export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalSummary, chartFile?: string): string {
+  const md: string[] = [`# ${summary.title ?? 'Fine-tuning report'}`, ''];
+  if (summary.rows.length > 0) {
+    md.push('## Evaluation', '', '| metric | before | after | delta |', '|---|---:|---:|---:|');
+    for (const row of summary.rows) md.push(`| ${row.metric.replace(/\|/g, '\\|')} | ${fmt(row.before)} | ${fmt(row.after)} | ${signed(deltaOf(row))} |`);
+    md.push('');
+  }
+  if (summary.forgetting !== undefined) md.push('## Forgetting check', '', forgettingLine(summary.forgetting), '');
+  md.push('## Training', '');
+  if (chartFile !== undefined) md.push(`![training and holdout loss](${chartFile})`, '');
+  md.push('| | |', '|---|---:|', ...statsLines(runStats(metrics)).map(([k, v]) => `| ${k} | ${v} |`), '');
+  return md.join('\n');
+}
+
+const CSS = `
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 780px; margin: 24px auto; padding: 0 16px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+table { border-collapse: collapse; margin: 8px 0; } th, td { padding: 4px 12px; border-bottom: 1px solid #eee; }
+th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.good { color: #137333; } .bad { color: #b3261e; } .verdict-ok { color: #137333; font-weight: 600; } .verdict-forgot { color: #b3261e; font-weight: 600; }
+svg.chart { max-width: 100%; height: auto; }
+`;
+
+export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSummary): string {
+  const title = esc(summary.title ?? 'Fine-tuning report');
+  const h: string[] = [
+    '<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    // An empty icon, or the browser asks the network for /favicon.ico.
+    '<link rel="icon" href="data:,">', `<title>${title}</title>`, `<style>${CSS}</style>`, '</head>', '<body>', `<h1>${title}</h1>`,
+  ];
+  if (summary.rows.length > 0) {
+    h.push('<h2>Evaluation</h2>', '<table id="eval"><thead><tr><th>metric</th><th>before</th><th>after</th><th>delta</th></tr></thead><tbody>');
+    for (const row of summary.rows) {
+      const d = deltaOf(row);
+      const cls = judge(row, d);
+      h.push(`<tr><td>${esc(row.metric)}</td><td class="num">${fmt(row.before)}</td><td class="num">${fmt(row.after)}</td><td class="num${cls === '' ? '' : ` ${cls}`}">${signed(d)}</td></tr>`);
+    }
+    h.push('</tbody></table>');
+  }
+  if (summary.forgetting !== undefined) {
+    const f = summary.forgetting;
+    h.push('<h2>Forgetting check</h2>', '<table id="forgetting"><tbody>',
+      `<tr><td>base NLL</td><td class="num">${fmt(f.base.nll)}</td></tr>`,
+      `<tr><td>fine-tuned NLL</td><td class="num">${fmt(f.tuned.nll)}</td></tr>`,
+      `<tr><td>change</td><td class="num">${percent(f.nllIncrease)}</td></tr>`,
+      `<tr><td>threshold</td><td class="num">${percent(f.threshold)}</td></tr>`,
+      `<tr><td>verdict</td><td class="num verdict-${f.verdict}">${f.verdict}</td></tr>`, '</tbody></table>');
+  }
+  h.push('<h2>Training</h2>', lossChart(metrics), '<table id="training"><tbody>');
+  for (const [k, v] of statsLines(runStats(metrics))) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
+  h.push('</tbody></table>', '</body>', '</html>', '');
+  return h.join('\n');
+}
+
+export interface ReportFiles {
+  markdown: string;
+  html: string;
+  chart: string;
+}
+
+/** Writes report.md, report-loss.svg and report.html into outDir (default: the run folder), each atomically. */
+export function writeReport(runDir: string, summary: EvalSummary, opts: { outDir?: string } = {}): ReportFiles {
+  const metrics = readMetrics(join(runDir, METRICS_FILE));
+  const outDir = opts.outDir ?? runDir;
+  const files = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html'), chart: join(outDir, 'report-loss.svg') };
+  const write = (path: string, text: string): void =>
+    writeFileAtomic(path, (fd) => {
+      const buf = Buffer.from(text, 'utf8');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    });
+  write(files.chart, lossChart(metrics) + '\n');
+  write(files.markdown, renderMarkdown(metrics, summary, 'report-loss.svg'));
+  write(files.html, renderHtml(metrics, summary));
+  return files;
+}

@@ -1,0 +1,147 @@
+// The SFT run configuration: every option, its type, default and range, read from YAML and/or flags and validated.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { WhetError } from '../errors.ts';
+
+export interface SftConfig {
+  method: 'lora' | 'full';
+  model: string;
+  data: string;
+  holdout?: string;
+  holdout_fraction: number;
+  out: string;
+  steps: number;
+  lr: number;
+  schedule: 'cosine' | 'linear' | 'constant';
+  warmup_steps: number;
+  min_lr_ratio: number;
+  weight_decay: number;
+  batch_size: number;
+  grad_accum: number;
+  max_length: number;
+  packing: boolean;
+  max_grad_norm: number;
+  rank: number;
+  alpha: number;
+  dropout: number;
+  target_modules: string[] | 'all-linear';
+  rslora: boolean;
+  base_dtype: 'f32' | 'bf16';
+  gradient_checkpointing: boolean;
+  train_on_prompt: boolean;
+  chat_template?: string;
+  seed: number;
+  save_every: number;
+  eval_every: number;
+  early_stopping_patience?: number;
+  keep_checkpoints: number;
+  resume: boolean;
+}
+
+type Spec =
+  | { type: 'string'; required?: boolean }
+  | { type: 'number'; min?: number; max?: number; integer?: boolean }
+  | { type: 'boolean' }
+  | { type: 'choice'; choices: readonly string[] }
+  | { type: 'targets' };
+
+const SPEC: Record<keyof SftConfig, Spec> = {
+  method: { type: 'choice', choices: ['lora', 'full'] },
+  model: { type: 'string', required: true },
+  data: { type: 'string', required: true },
+  holdout: { type: 'string' },
+  holdout_fraction: { type: 'number', min: 0, max: 0.9 },
+  out: { type: 'string', required: true },
+  steps: { type: 'number', min: 1, integer: true },
+  lr: { type: 'number', min: 0 },
+  schedule: { type: 'choice', choices: ['cosine', 'linear', 'constant'] },
+  warmup_steps: { type: 'number', min: 0, integer: true },
+  min_lr_ratio: { type: 'number', min: 0, max: 1 },
+  weight_decay: { type: 'number', min: 0 },
+  batch_size: { type: 'number', min: 1, integer: true },
+  grad_accum: { type: 'number', min: 1, integer: true },
+  max_length: { type: 'number', min: 2, integer: true },
+  packing: { type: 'boolean' },
+  max_grad_norm: { type: 'number', min: 0 },
+  rank: { type: 'number', min: 1, integer: true },
+  alpha: { type: 'number', min: 0 },
+  dropout: { type: 'number', min: 0, max: 0.99 },
+  target_modules: { type: 'targets' },
+  rslora: { type: 'boolean' },
+  base_dtype: { type: 'choice', choices: ['f32', 'bf16'] },
+  gradient_checkpointing: { type: 'boolean' },
+  train_on_prompt: { type: 'boolean' },
+  chat_template: { type: 'string' },
+  seed: { type: 'number', integer: true },
+  save_every: { type: 'number', min: 0, integer: true },
+  eval_every: { type: 'number', min: 0, integer: true },
+  early_stopping_patience: { type: 'number', min: 1, integer: true },
+  keep_checkpoints: { type: 'number', min: 1, integer: true },
+  resume: { type: 'boolean' },
+};
+
+export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
+  method: 'lora', holdout_fraction: 0.05, steps: 100, lr: 2e-4, schedule: 'cosine', warmup_steps: 10, min_lr_ratio: 0.1,
+  weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, max_grad_norm: 1, rank: 16, alpha: 32,
+  dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', gradient_checkpointing: false,
+  train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
+};
+
+export const SFT_KEYS = Object.keys(SPEC) as (keyof SftConfig)[];
+
+/** Flag name for a config key: learning_rate → --learning-rate. */
+export const flagOf = (key: string): string => key.replace(/_/g, '-');
+
+/** Checks one raw value (from YAML or a flag string) against its spec; `where` names its origin in errors. */
+function coerce(key: keyof SftConfig, raw: unknown, where: string): unknown {
+  const spec = SPEC[key];
+  const fail = (what: string): never => {
+    throw new WhetError(`${where}: '${key}' ${what} (got ${JSON.stringify(raw)})`);
+  };
+  switch (spec.type) {
+    case 'string':
+      return typeof raw === 'string' && raw !== '' ? raw : fail('must be a non-empty string');
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      return raw === 'true' ? true : raw === 'false' ? false : fail('must be true or false');
+    case 'choice':
+      return typeof raw === 'string' && spec.choices.includes(raw) ? raw : fail(`must be one of ${spec.choices.join(', ')}`);
+    case 'targets':
+      if (raw === 'all-linear') return raw;
+      if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      return Array.isArray(raw) && raw.length > 0 && raw.every((s) => typeof s === 'string') ? raw : fail("must be 'all-linear' or a list of module names");
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) fail('must be a number');
+      if (spec.integer === true && !Number.isInteger(n)) fail('must be an integer');
+      if (spec.min !== undefined && n < spec.min) fail(`must be at least ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) fail(`must be at most ${spec.max}`);
+      return n;
+    }
+  }
+}
+
+/** Merges defaults, the YAML file (if any) and flags (strings, which win), validating every value. */
+export function resolveSftConfig(configPath: string | undefined, flags: Record<string, unknown>): SftConfig {
+  const merged: Record<string, unknown> = { ...SFT_DEFAULTS };
+  if (configPath !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(configPath, 'utf8'));
+    } catch (e) {
+      throw new WhetError(`${configPath}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new WhetError(`${configPath}: expected a mapping of option: value`);
+    for (const [key, value] of Object.entries(doc)) {
+      if (!(key in SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${SFT_KEYS.join(', ')})`);
+      merged[key] = coerce(key as keyof SftConfig, value, configPath);
+    }
+  }
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof SftConfig, value, `--${flagOf(key)}`);
+  for (const key of SFT_KEYS) {
+    const spec = SPEC[key];
+    if (spec.type === 'string' && spec.required === true && merged[key] === undefined)
+      throw new WhetError(`'${key}' is required (set it in the config file or with --${flagOf(key)})`);
+  }
+  return merged as unknown as SftConfig;
+}

@@ -1,0 +1,188 @@
+// Checks the native GEMM against the reference matmul on every ISA the CPU has, at 1 and 2 threads, plus its bounds checks and the bench's output.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { loadAddon } from '../src/backend/addon.ts';
+import { nativeMatmul } from '../src/backend/native-matmul.ts';
+import { referenceBackend as R } from '../src/backend/reference.ts';
+import { f32ToBf16 } from '../src/backend/bf16.ts';
+import type { MatmulArgs } from '../src/backend/backend.ts';
+
+const addon = loadAddon();
+const skip = addon === null ? 'the native addon is not built' : false;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = rng(7);
+function uniform(n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
+}
+
+interface Case {
+  m: number; k: number; n: number;
+  transA?: boolean; transB?: boolean; bf16?: boolean; accumulate?: boolean;
+  batch?: number; sharedB?: boolean; sharedC?: boolean; offsets?: boolean;
+}
+
+/** Arguments with random data; with offsets, every operand starts past some junk and strides leave gaps. */
+function makeArgs(c: Case): MatmulArgs {
+  const batch = c.batch ?? 1;
+  const gap = c.offsets ? 3 : 0;
+  const aOffset = c.offsets ? 5 : 0, bOffset = c.offsets ? 2 : 0, cOffset = c.offsets ? 7 : 0;
+  const strideA = batch > 1 ? c.m * c.k + gap : 0;
+  const strideB = batch > 1 && !c.sharedB ? c.k * c.n + gap : 0;
+  const strideC = batch > 1 && !c.sharedC ? c.m * c.n + gap : 0;
+  const span = (offset: number, stride: number, size: number) => offset + (batch - 1) * stride + size + gap;
+  const bFloats = uniform(span(bOffset, strideB, c.k * c.n));
+  return {
+    a: uniform(span(aOffset, strideA, c.m * c.k)), aOffset, strideA, transA: c.transA ?? false,
+    b: c.bf16 ? Uint16Array.from(bFloats, f32ToBf16) : bFloats, bOffset, strideB, transB: c.transB ?? false,
+    c: uniform(span(cOffset, strideC, c.m * c.n)), cOffset, strideC,
+    batch, m: c.m, n: c.n, k: c.k, accumulate: c.accumulate ?? false,
+  };
+}
+
+function describe(c: Case): string {
+  const flags = [c.transA && 'transA', c.transB && 'transB', c.bf16 && 'bf16', c.accumulate && 'accumulate',
+    c.batch && `batch=${c.batch}`, c.sharedB && 'sharedB', c.sharedC && 'sharedC', c.offsets && 'offsets'].filter(Boolean);
+  return `${c.m}x${c.k}x${c.n} ${flags.join(' ')}`;
+}
+
+/** fp32 sums of k products of values in [-1, 1]: error grows like √k; a wrong element is off by O(1). */
+function assertClose(actual: Float32Array, expected: Float32Array, k: number, what: string): void {
+  const tol = 2e-6 * Math.sqrt(k + 1);
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i];
+    if (!(Math.abs(actual[i] - e) <= tol * (Math.abs(e) + Math.sqrt(k + 1)))) {
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${e}`);
+    }
+  }
+}
+
+const TRANS = [[false, false], [false, true], [true, false], [true, true]] as const;
+const CASES: Case[] = [];
+// Odd sizes, sizes below one vector, the small-m paths (decode; m either side of their limits), skinny n
+// (LoRA x·Aᵀ) and skinny k, and products large enough for several k blocks, B blocks and threads; all four
+// transpose combinations.
+for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [7, 13, 29], [33, 65, 17], [1, 300, 77], [129, 5, 257], [4, 33, 70],
+  [2, 600, 40], [5, 40, 33], [13, 70, 45], [16, 40, 50], [17, 40, 50], [30, 64, 100], [41, 50, 70], [200, 576, 16], [70, 100, 8], [100, 16, 300], [50, 400, 800], [300, 700, 530]] as const) {
+  for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, accumulate: (m + n) % 2 === 0 });
+}
+for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [3, 70, 45], [13, 50, 37], [40, 64, 64], [300, 700, 530]] as const) {
+  for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, bf16: true });
+}
+CASES.push(
+  { m: 17, k: 33, n: 65, batch: 3, offsets: true, accumulate: true },
+  { m: 40, k: 50, n: 60, batch: 4, sharedB: true, transB: true, offsets: true },
+  { m: 1, k: 64, n: 90, batch: 5, sharedB: true, bf16: true, transB: true },
+  { m: 64, k: 48, n: 20, batch: 3, sharedB: true, transA: true, accumulate: true },
+  { m: 9, k: 21, n: 35, batch: 3, sharedC: true, accumulate: true }, // stride 0 output: sums the batch in order
+  { m: 2, k: 30, n: 50, batch: 3, sharedC: true, transB: true },     // stride 0, overwrite: the last one wins
+  { m: 130, k: 90, n: 150, batch: 2, offsets: true, transA: true, transB: true, bf16: true },
+  { m: 5, k: 0, n: 9 },                                               // empty sum: C = 0
+  { m: 5, k: 0, n: 9, accumulate: true },                             // empty sum: C unchanged
+);
+
+test('native matmul matches the reference on every ISA and thread count', { skip }, () => {
+  const { matmul } = nativeMatmul(addon!);
+  const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => addon!.setIsa(isa));
+  const startIsa = addon!.detectedIsa();
+  const startThreads = addon!.numThreads();
+  assert.ok(isas.includes('scalar'));
+  try {
+    for (const c of CASES) {
+      const args = makeArgs(c);
+      const expected = Float32Array.from(args.c);
+      R.matmul({ ...args, c: expected });
+      for (const isa of isas) {
+        addon!.setIsa(isa);
+        for (const threads of [1, 2]) {
+          addon!.setThreads(threads);
+          const out = Float32Array.from(args.c);
+          matmul({ ...args, c: out });
+          assertClose(out, expected, c.k, `${describe(c)} on ${isa} with ${threads} threads`);
+        }
+      }
+    }
+  } finally {
+    addon!.setIsa(startIsa);
+    addon!.setThreads(startThreads);
+  }
+});
+
+test('native matmul rejects arrays too short for the product instead of reading past them', { skip }, () => {
+  const { matmul } = nativeMatmul(addon!);
+  const base = makeArgs({ m: 6, k: 5, n: 4, batch: 2, offsets: true });
+  // Exactly long enough: fine. One element short anywhere, or a bigger offset or stride: a TypeError.
+  const exact: MatmulArgs = {
+    ...base,
+    a: base.a.subarray(0, base.aOffset + base.strideA + 30),
+    b: base.b.subarray(0, base.bOffset + base.strideB + 20),
+    c: base.c.subarray(0, base.cOffset + base.strideC + 24),
+  };
+  matmul(exact);
+  const tooShort: Partial<MatmulArgs>[] = [
+    { a: exact.a.subarray(0, exact.a.length - 1) },
+    { b: exact.b.subarray(0, exact.b.length - 1) },
+    { b: Uint16Array.from(exact.b.subarray(0, exact.b.length - 1)) },
+    { c: exact.c.subarray(0, exact.c.length - 1) },
+    { aOffset: exact.aOffset + 1 },
+    { strideB: exact.strideB + 1 },
+    { cOffset: exact.cOffset + 1 },
+    { batch: 3 },
+    { k: 6 },
+    { transA: true, m: 7 },
+  ];
+  for (const change of tooShort) {
+    assert.throws(() => matmul({ ...exact, ...change }), TypeError, JSON.stringify(Object.keys(change)));
+  }
+  const badTypes: Partial<MatmulArgs>[] = [
+    { a: new Float64Array(exact.a.length) },
+    { c: new Float64Array(exact.c.length) },
+    { b: new Int32Array(exact.b.length) as unknown as Float32Array },
+    { m: -1 },
+    { k: 2.5 },
+    { aOffset: Number.NaN },
+  ];
+  for (const change of badTypes) {
+    assert.throws(() => matmul({ ...exact, ...change }), TypeError, JSON.stringify(change));
+  }
+  // Nothing is read when the product is empty, so empty arrays are fine.
+  matmul({ ...exact, a: new Float32Array(0), b: new Float32Array(0), c: new Float32Array(0), m: 0 });
+});
+
+test('whet bench gemm --quick --json prints one well-formed result per line', { skip }, () => {
+  const run = spawnSync(process.execPath, [path.join(root, 'bin/whet.js'), 'bench', 'gemm', '--quick', '--json'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const lines = run.stdout.trim().split('\n');
+  assert.ok(lines.length >= 6, `expected a line per shape, got:\n${run.stdout}`);
+  let decodeLines = 0;
+  for (const line of lines) {
+    const r = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(r.op, 'gemm');
+    for (const key of ['m', 'k', 'n', 'threads', 'gflops', 'peak_gflops', 'ratio']) {
+      assert.ok(typeof r[key] === 'number' && (r[key] as number) > 0, `${key} in ${line}`);
+    }
+    if ('bound_gflops' in r) {
+      decodeLines++;
+      for (const key of ['bound_gflops', 'bound_ratio', 'mem_gbps']) {
+        assert.ok(typeof r[key] === 'number' && (r[key] as number) > 0, `${key} in ${line}`);
+      }
+    }
+  }
+  assert.ok(decodeLines > 0, 'the decode shape reports its memory bound');
+});

@@ -1,0 +1,94 @@
+// A training run killed with SIGKILL and resumed ends with the same weights as one never interrupted;
+// Ctrl-C (SIGINT) saves a checkpoint and exits cleanly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { readSafetensorsFolder } from '../src/formats/safetensors-sharded.ts';
+import { readSafetensors } from '../src/formats/safetensors.ts';
+import { sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
+
+const env = { ...process.env, WHET_NO_PROGRESS: '1' };
+
+function dataset(dir: string): string {
+  const words = ['red', 'blue', 'green', 'cat', 'dog', 'sun', 'tree', 'ball', 'bird', 'fish'];
+  const rows = words.flatMap((a, i) => words.map((b, j) => JSON.stringify({ prompt: `Join ${a} and ${b}:`, completion: ` ${a}-${b}${(i + j) % 3 === 0 ? '!' : ''}` })));
+  const file = path.join(dir, 'data.jsonl');
+  writeFileSync(file, rows.join('\n') + '\n');
+  return file;
+}
+
+function args(data: string, out: string, method: string): string[] {
+  return ['bin/whet.js', 'train', '--method', method, '--model', STORIES_GGUF, '--data', data, '--out', out, '--steps', '120', '--save-every', '10',
+    '--lr', '3e-3', '--batch-size', '8', '--eval-every', '40', '--dropout', '0.1', '--rank', '4', '--seed', '3'];
+}
+
+/** Starts a run, kills it with `signal` once its metrics pass `afterStep`, and returns its exit status. */
+async function interrupt(argv: string[], out: string, afterStep: number, signal: NodeJS.Signals): Promise<number | null> {
+  const child = spawn(process.execPath, argv, { env, stdio: 'ignore' });
+  const metrics = path.join(out, 'metrics.jsonl');
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const lines = existsSync(metrics) ? readFileSync(metrics, 'utf8').trim().split('\n').filter((l) => l !== '') : [];
+    if (lines.length >= afterStep) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill(signal);
+  return await new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+function maxDiff(a: Map<string, { data: unknown }>, b: Map<string, { data: unknown }>): number {
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  let m = 0;
+  for (const [name, t] of a) {
+    const x = t.data as Float32Array;
+    const u = b.get(name)!.data as Float32Array;
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - u[i]!));
+  }
+  return m;
+}
+
+for (const method of ['full', 'lora']) {
+  test(`${method}: a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one`, { skip: sharedSkip, timeout: 300_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'whet-resume-'));
+    try {
+      const data = dataset(dir);
+      const straight = path.join(dir, 'straight');
+      const r = spawnSync(process.execPath, args(data, straight, method), { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const killed = path.join(dir, 'killed');
+      await interrupt(args(data, killed, method), killed, 35, 'SIGKILL');
+      const lines = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n');
+      assert.ok(lines.length < 120, 'the run should have been killed before finishing');
+      const resumed = spawnSync(process.execPath, [...args(data, killed, method), '--resume'], { env, encoding: 'utf8' });
+      assert.equal(resumed.status, 0, resumed.stderr);
+      const load = (d: string) =>
+        method === 'full' ? readSafetensorsFolder(path.join(d, 'model')).tensors : readSafetensors(path.join(d, 'adapter', 'adapter_model.safetensors')).tensors;
+      const diff = maxDiff(load(straight), load(killed));
+      assert.ok(diff <= 1e-5, `max abs difference ${diff}`);
+      const steps = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+      assert.deepEqual(steps, Array.from({ length: 120 }, (_, i) => i + 1));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('Ctrl-C saves a checkpoint, exits cleanly, and --resume continues from it', { skip: sharedSkip, timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'whet-sigint-'));
+  try {
+    const data = dataset(dir);
+    const out = path.join(dir, 'run');
+    const code = await interrupt(args(data, out, 'lora'), out, 15, 'SIGINT');
+    assert.equal(code, 130);
+    const done = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
+    assert.ok(existsSync(path.join(out, `checkpoint-${String(done).padStart(7, '0')}`)), `a checkpoint at step ${done}`);
+    const again = spawnSync(process.execPath, args(data, out, 'lora'), { env, encoding: 'utf8' });
+    assert.notEqual(again.status, 0, 'starting over a run folder without --resume is refused');
+    assert.match(again.stderr, /--resume/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
