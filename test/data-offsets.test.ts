@@ -6,6 +6,7 @@ import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
 import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
 import { readGguf } from '../src/formats/gguf.ts';
 import { alignOffsets } from '../src/model/tokenizer-offsets.ts';
+import { hfTokenizerFilesFromGguf } from '../src/model/tokenizer-convert.ts';
 import type { Tokenizer } from '../src/model/tokenizer.ts';
 import { hasShared, sharedPath, sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
 
@@ -21,6 +22,8 @@ if (hasShared) {
     ['stories260K GGUF (SentencePiece, 512 tokens)', () => tokenizerFromGguf(readGguf(STORIES_GGUF).metadata)],
     ['llama-spm GGUF', () => tokenizerFromGguf(readGguf(vocab('ggml-vocab-llama-spm.gguf')).metadata)],
     ['gpt-2 GGUF', () => tokenizerFromGguf(readGguf(vocab('ggml-vocab-gpt-2.gguf')).metadata)],
+    // The same SentencePiece vocab as a tokenizer.json (Prepend/Replace normalizer, byte fallback): HF's SentencePiece path.
+    ['llama-spm as tokenizer.json', () => tokenizerFromJson(hfTokenizerFilesFromGguf(readGguf(vocab('ggml-vocab-llama-spm.gguf')).metadata))],
   );
 } else console.log(`${sharedSkip}: GGUF vocabs not tested`);
 

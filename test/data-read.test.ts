@@ -126,6 +126,7 @@ test('errors name the file, the line (or array element) and the field', () => {
   assert.match(readDataset(file('obj.json', '{"a": 1')).errors[0]!, /^obj\.json:1: not valid JSON/);
   assert.throws(() => readDataset(file('arr-broken.json', '[{"a": 1}')), /arr-broken\.json: not valid JSON/);
   assert.throws(() => readDataset(path.join(dir, 'missing.jsonl')), /no such file/);
+  assert.throws(() => readDataset(file('single.json', '{\n  "data": []\n}\n')), /single\.json: holds a single JSON object/);
   assert.throws(() => readDataset(file('bad.csv', 'prompt,completion\na,b,c\n')), /bad\.csv:2: not valid CSV/);
 });
 

@@ -135,3 +135,13 @@ test('a template that writes BOS and EOS itself gets neither twice', { skip: sha
   assert.equal(t.labels[t.labels.length - 1], tok.eosId);
   assert.deepEqual(lossRuns(tok, t), ['Hello there. </s>']);
 });
+
+test('a generation prompt ending in a space: the merged first word learns, EOS follows the whole last character', () => {
+  // This template has no end-of-turn token, so EOS is inserted; the reply ends in a four-byte emoji that
+  // byte-level BPE spells with several tokens, all of which must come before the EOS.
+  const plain = "{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+  const ex: Example = { kind: 'chat', messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo 🦙' }] };
+  const t = tokenizeExample(ex, llama3, { template: plain });
+  assert.deepEqual(lossRuns(llama3, t), [' yo 🦙<|end_of_text|>'], "' yo' starts in the prompt's space but is the reply's first token");
+  assert.equal(llama3.decode([...t.ids]), 'user: hi\nassistant: yo 🦙<|end_of_text|>\n');
+});

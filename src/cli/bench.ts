@@ -5,6 +5,7 @@ import { UsageError } from './errors.ts';
 const benches: Record<string, () => Promise<(opts: { json: boolean; quick: boolean }) => Promise<void>>> = {
   gemm: async () => (await import('../bench/gemm.ts')).benchGemm,
   decode: async () => (await import('../bench/decode.ts')).benchDecode,
+  train: async () => (await import('../bench/train.ts')).benchTrain,
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -14,6 +15,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     options: { json: { type: 'boolean', default: false }, quick: { type: 'boolean', default: false } },
   });
   const what = positionals[0];
+  if (what === 'train-child') {
+    // Internal: one method of `bench train`, in its own process so that its peak memory is its own.
+    const method = positionals[1];
+    if (method !== 'lora' && method !== 'full') throw new UsageError('usage: whet bench train-child lora|full');
+    await (await import('../bench/train.ts')).benchTrainChild(method, values.quick ?? false);
+    return 0;
+  }
   const load = what === undefined ? undefined : benches[what];
   if (load === undefined) throw new UsageError(`usage: whet bench <${Object.keys(benches).join('|')}> [--json] [--quick]`);
   await (await load())({ json: values.json ?? false, quick: values.quick ?? false });

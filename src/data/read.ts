@@ -114,6 +114,16 @@ function rawRows(text: string, path: string): RawRow[] {
   if (ext === 'jsonl' || ext === 'ndjson') return jsonlRows(text, name);
   const start = text.trimStart()[0];
   if (start === '[') return jsonArrayRows(text, name);
+  if (start === '{' && text.trim().includes('\n')) {
+    // A pretty-printed object would otherwise fail line by line.
+    let whole: unknown;
+    try {
+      whole = JSON.parse(text);
+    } catch {
+      /* several objects: JSON Lines */
+    }
+    if (whole !== undefined) throw new WhetError(`${name}: holds a single JSON object: expected a JSON array of rows or JSON Lines (one object per line)`);
+  }
   if (start === '{' || start === undefined) return jsonlRows(text, name);
   throw new WhetError(`${name}: unknown dataset format: expected .jsonl, .json (array or lines), .csv or .tsv`);
 }

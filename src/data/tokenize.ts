@@ -83,9 +83,14 @@ function assistantSpans(full: string, messages: readonly ChatTurn[], render: (m:
   return spans;
 }
 
-/** Loss flags per token: those whose characters lie inside a loss-carrying span. Empty-range tokens go with their neighbour. */
+/**
+ * The span each token belongs to (-1 for none): the one its characters end in. A token that starts before a
+ * span and ends inside it (a template's trailing space merged into the reply's first word) is the reply's
+ * first token, so it belongs; one that runs past a span's end holds text after it, so it does not.
+ * Empty-range tokens (BOS, the rest of a split character) go with their neighbour.
+ */
 function inSpans(offsets: readonly [number, number][], spans: readonly Span[]): number[] {
-  const span = offsets.map(([s, e]) => (s === e ? -2 : spans.findIndex((p) => s >= p.start && e <= p.end)));
+  const span = offsets.map(([s, e]) => (s === e ? -2 : spans.findIndex((p) => e > p.start && e <= p.end)));
   for (let i = 0; i < span.length; i++) if (span[i] === -2) span[i] = i > 0 ? span[i - 1]! : -2;
   for (let i = span.length - 1; i >= 0; i--) if (span[i] === -2) span[i] = i + 1 < span.length ? span[i + 1]! : -1;
   return span;

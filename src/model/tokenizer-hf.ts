@@ -175,7 +175,7 @@ export function tokenizerFromJson(source: string | HfTokenizerFiles): Tokenizer 
 
   const spelling = tokenSpelling(json);
   const encodeWithOffsets = (text: string, opts: EncodeOptions = {}): TokenOffsets => {
-    if (spelling === undefined) throw new Error('token offsets are not supported for this tokenizer.json (neither byte-level nor SentencePiece)');
+    if (spelling === undefined) throw new WhetError('token offsets (needed for loss masks) are not supported for this tokenizer.json: it is neither byte-level BPE nor SentencePiece');
     const ids = encode(text, opts);
     const bos = (opts.addBos ?? addBos) ? 1 : 0;
     const added = ((opts.addSpecial ?? true) ? tok : plain()).get_added_tokens_decoder();
