@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.ts';
+import { loraLinear } from '../src/tensor/ops/lora.ts';
 import { gradcheck, leaf } from './helpers/gradcheck.ts';
 
 const rng = new T.Rng(1234);
@@ -76,6 +77,7 @@ test('losses: cross-entropy with an ignore index, per-token log-probs, log-sigmo
   const targets = new Int32Array([2, -100, 0, 4, 1, -100]);
   gradcheck(([x]) => T.crossEntropy(x!, targets), [leaf([6, 5], rng, -3, 3)]);
   gradcheck(([x]) => T.crossEntropy(x!, targets, { reduction: 'sum' }), [leaf([6, 5], rng, -3, 3)]);
+  gradcheck(([x]) => T.crossEntropy(T.scale(x!, 2), targets, { inPlaceBackward: true }), [leaf([6, 5], rng, -3, 3)]);
   gradcheck(([x]) => T.gatherLogProbs(x!, targets), [leaf([2, 3, 5], rng, -3, 3)]);
   gradcheck(([x]) => T.logSigmoid(x!), [leaf([5], rng, -20, 20)]);
 });
@@ -120,4 +122,9 @@ test('tidy disposes what it made except its result and kept tensors; use after d
   out.dispose();
   x.dispose();
   assert.equal(T.liveTensorCount(), before);
+});
+
+test('fused LoRA linear: every input gradient, with bias and with a separate (dropout) branch input', () => {
+  gradcheck(([x, w, a, b]) => loraLinear(x!, w!, undefined, a!, b!, 1.5), [leaf([2, 3, 5], rng), leaf([4, 5], rng), leaf([2, 5], rng), leaf([4, 2], rng)]);
+  gradcheck(([x, w, a, b, bias, xd]) => loraLinear(x!, w!, bias!, a!, b!, 0.7, xd!), [leaf([3, 5], rng), leaf([4, 5], rng), leaf([2, 5], rng), leaf([4, 2], rng), leaf([4], rng), leaf([3, 5], rng)]);
 });

@@ -2,7 +2,8 @@
 import { keep, tidy, Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../tensor/random.ts';
 import { uniform, zeros } from '../tensor/ops/create.ts';
-import { add, mul, scale } from '../tensor/ops/elementwise.ts';
+import { mul, scale } from '../tensor/ops/elementwise.ts';
+import { loraLinear } from '../tensor/ops/lora.ts';
 import { matmul } from '../tensor/ops/matmul.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
 import { Linear } from '../nn/layers.ts';
@@ -70,12 +71,9 @@ export class LoraLinear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = this.base_layer.forward(x); // (..., out)
-    if (!this.enabled) return y;
-    const h = this.training && this.dropout > 0 ? mul(x, this.dropoutMask(x.shape)) : x;
-    // Scaling the rank-r intermediate costs r/out of scaling the output.
-    const a = scale(this.lora_A.forward(h), this.scaling); // (..., r)
-    return add(y, this.lora_B.forward(a));
+    if (!this.enabled) return this.base_layer.forward(x);
+    const xd = this.training && this.dropout > 0 ? mul(x, this.dropoutMask(x.shape)) : x;
+    return loraLinear(x, this.base_layer.weight, this.base_layer.bias, this.lora_A.weight, this.lora_B.weight, this.scaling, xd); // (..., out)
   }
 
   /** Inverted dropout: kept inputs are scaled by 1/(1-p) so the expectation is unchanged. */

@@ -15,11 +15,12 @@ import { crossEntropy } from '../tensor/ops/loss.ts';
 import { reshape } from '../tensor/ops/shape.ts';
 import { Rng } from '../tensor/random.ts';
 import { tidy } from '../tensor/tensor.ts';
+import { trimPool } from '../tensor/pool.ts';
 import { fmaPeakGflops } from './probes.ts';
 import { SMOLLM2_135M } from './decode.ts';
 
 const SEQ = 512;
-const BATCH = 4;
+const BATCH = 1;
 
 interface ChildResult {
   method: 'lora' | 'full';
@@ -53,13 +54,14 @@ export async function benchTrainChild(method: 'lora' | 'full', quick: boolean): 
   const rng = new Rng(1);
   const model = LlamaModel.random(cfg, rng, { dtype: method === 'lora' ? 'bf16' : 'f32' });
   if (method === 'lora') applyLora(model, { r: 16, alpha: 32, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  trimPool(); // the f32 buffers random init made the bf16 weights from
   const params = model.parameters();
   const opt = new AdamW(params, { lr: 1e-4 });
   const ids = Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 7919) % cfg.vocabSize);
   const targets = Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 104729 + 1) % cfg.vocabSize);
   const step = (): void =>
     tidy(() => {
-      const loss = crossEntropy(reshape(model.logits(model.forward(ids, BATCH)), [BATCH * SEQ, cfg.vocabSize]), targets);
+      const loss = crossEntropy(reshape(model.logits(model.forward(ids, BATCH)), [BATCH * SEQ, cfg.vocabSize]), targets, { inPlaceBackward: true });
       backward(loss);
       opt.update();
       opt.zeroGrad();

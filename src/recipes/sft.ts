@@ -80,7 +80,7 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   const vocab = config.vocabSize;
   const batchLoss = (b: Batch): Tensor => {
     const hidden = model.forward(b.ids, b.batch, { positions: b.positions, segments: b.segments, checkpoint: cfg.gradient_checkpointing, rngs });
-    return crossEntropy(reshape(model.logits(hidden), [b.batch * b.time, vocab]), nextTokenTargets(b));
+    return crossEntropy(reshape(model.logits(hidden), [b.batch * b.time, vocab]), nextTokenTargets(b), { inPlaceBackward: true });
   };
   const holdoutBatches = chunk(holdoutTok, cfg.batch_size).map((items) => padBatch(items, padId));
   const evaluate = (): number =>

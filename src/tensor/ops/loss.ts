@@ -28,7 +28,14 @@ export function gatherLogProbs(logits: Tensor, targets: Int32Array, ignoreIndex 
  * Mean (or summed) cross-entropy over rows whose target is not ignoreIndex, fused: only the
  * per-row logsumexp is kept, and the backward writes softmax − onehot straight into the gradient.
  */
-export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignoreIndex?: number; reduction?: 'mean' | 'sum' } = {}): Tensor {
+export interface CrossEntropyOptions {
+  ignoreIndex?: number;
+  reduction?: 'mean' | 'sum';
+  /** The backward overwrites the logits with their gradient, saving a (rows × vocab) buffer: only for logits nothing else reads afterwards. */
+  inPlaceBackward?: boolean;
+}
+
+export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
   const ignoreIndex = opts.ignoreIndex ?? IGNORE_INDEX;
   const [rows, vocab] = checkTargets('crossEntropy', logits, targets, ignoreIndex);
   const logp = Tensor.empty([rows], logits.dtype);
@@ -49,7 +56,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: { ignore
   return record(out, 'crossEntropy', [logits], (g) => {
     const perRow = Tensor.empty([rows], logits.dtype);
     logits.backend.fill(perRow.f, 0, rows, -g.f[0]! / divisor);
-    const gl = Tensor.empty(logits.shape, logits.dtype);
+    const gl = opts.inPlaceBackward === true ? logits.view(logits.shape) : Tensor.empty(logits.shape, logits.dtype);
     logits.backend.logprobGatherBackward(logits.f, targets, lse.f, perRow.f, gl.f, rows, vocab, ignoreIndex);
     perRow.dispose();
     return [gl];
