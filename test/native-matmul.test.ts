@@ -76,10 +76,11 @@ const CASES: Case[] = [];
 // (LoRA x·Aᵀ) and skinny k, and products large enough for several k blocks, B blocks and threads; all four
 // transpose combinations.
 for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [7, 13, 29], [33, 65, 17], [1, 300, 77], [129, 5, 257], [4, 33, 70],
-  [2, 600, 40], [5, 40, 33], [13, 70, 45], [16, 40, 50], [17, 40, 50], [30, 64, 100], [41, 50, 70], [200, 576, 16], [70, 100, 8], [100, 16, 300], [50, 400, 800], [300, 700, 530]] as const) {
+  [2, 600, 40], [1, 1001, 333], [5, 40, 33], [13, 70, 45], [16, 40, 50], [17, 40, 50], [30, 64, 100], [41, 50, 70], [200, 576, 16], [70, 100, 8], [100, 16, 300], [50, 400, 800], [300, 700, 530]] as const) {
   for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, accumulate: (m + n) % 2 === 0 });
 }
-for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [3, 70, 45], [13, 50, 37], [40, 64, 64], [300, 700, 530]] as const) {
+// [1, 1001, 333]: decode's matrix-vector path split across threads, with odd k (unaligned bf16 rows, vector tails).
+for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [1, 1001, 333], [3, 70, 45], [13, 50, 37], [40, 64, 64], [300, 700, 530]] as const) {
   for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, bf16: true });
 }
 CASES.push(

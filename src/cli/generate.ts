@@ -1,6 +1,7 @@
 // `whet generate`: text from a model; stdout carries only the generated text, diagnostics go to stderr.
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
+import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { generate, type GenerateOptions } from '../generate/generate.ts';
 import { chatTemplateOf, renderChat, type ChatMessage } from '../model/chat-template.ts';
@@ -11,6 +12,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       model: { type: 'string' },
+      adapter: { type: 'string' },
       prompt: { type: 'string' },
       chat: { type: 'boolean', default: false },
       system: { type: 'string' },
@@ -38,6 +40,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   };
   const dtype = choiceFlag(values.dtype, 'dtype', ['f32', 'bf16'] as const)!;
   const loaded = loadModel(requireFlag(values.model, 'model'), { dtype });
+  if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
   if (!values.chat) {
     const ids = loaded.tokenizer.encode(values.prompt ?? '', { addBos: true });
     run(loaded, ids, opts);

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
+import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel } from '../model/load.ts';
 import { perplexity } from '../eval/perplexity.ts';
 import { numberFlag, requireFlag } from './args.ts';
@@ -12,6 +13,7 @@ export async function perplexityCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       model: { type: 'string' },
+      adapter: { type: 'string' },
       text: { type: 'string' },
       ctx: { type: 'string', default: '512' },
       'max-tokens': { type: 'string' },
@@ -23,6 +25,7 @@ export async function perplexityCommand(argv: string[]): Promise<number> {
   const ctx = numberFlag(values.ctx, 'ctx', { integer: true, min: 1 })!;
   const maxTokens = numberFlag(values['max-tokens'], 'max-tokens', { integer: true, min: 2 });
   const { model, tokenizer } = loadModel(requireFlag(values.model, 'model'));
+  if (values.adapter !== undefined) loadAdapter(values.adapter, model);
   let ids = tokenizer.encode(readFileSync(textPath, 'utf8'), { addBos: true });
   if (maxTokens !== undefined) ids = ids.slice(0, maxTokens);
   if (ids.length < 2) throw new WhetError(`${textPath}: too little text (${ids.length} token) to measure`);

@@ -105,6 +105,15 @@ function jsonArrayRows(text: string, name: string): RawRow[] {
   return value.map((v, i) => ({ where: `${name}[${i}]`, value: v }));
 }
 
+/** Plain text for continued pretraining: every non-blank line is one {text} row (WikiText's paragraphs). */
+function textRows(text: string, name: string): RawRow[] {
+  const rows: RawRow[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() !== '') rows.push({ where: `${name}:${i + 1}`, value: { text: line.trim() } });
+  });
+  return rows;
+}
+
 /** Splits a file's text into rows by its extension, sniffing `.json` (which is often JSON Lines) and unknown ones. */
 function rawRows(text: string, path: string): RawRow[] {
   const name = basename(path);
@@ -112,6 +121,7 @@ function rawRows(text: string, path: string): RawRow[] {
   if (ext === 'csv') return csvRows(text, name, ',');
   if (ext === 'tsv') return csvRows(text, name, '\t');
   if (ext === 'jsonl' || ext === 'ndjson') return jsonlRows(text, name);
+  if (ext === 'txt') return textRows(text, name);
   const start = text.trimStart()[0];
   if (start === '[') return jsonArrayRows(text, name);
   if (start === '{' && text.trim().includes('\n')) {
@@ -125,7 +135,7 @@ function rawRows(text: string, path: string): RawRow[] {
     if (whole !== undefined) throw new WhetError(`${name}: holds a single JSON object: expected a JSON array of rows or JSON Lines (one object per line)`);
   }
   if (start === '{' || start === undefined) return jsonlRows(text, name);
-  throw new WhetError(`${name}: unknown dataset format: expected .jsonl, .json (array or lines), .csv or .tsv`);
+  throw new WhetError(`${name}: unknown dataset format: expected .jsonl, .json (array or lines), .csv, .tsv or .txt`);
 }
 
 /** Reads and checks every row of a dataset file. Rows that fail are counted and described, not thrown. */
