@@ -7,3 +7,47 @@ export type { AdamWOptions } from './optim/adamw.ts';
 export { clipGradNorm, gradNorm } from './optim/clip.ts';
 export { Module } from './nn/module.ts';
 export { Linear, Embedding, RMSNorm } from './nn/layers.ts';
+export { checkpoint } from './tensor/checkpoint.ts';
+export { lrAt } from './optim/schedule.ts';
+export type { Schedule, ScheduleKind } from './optim/schedule.ts';
+
+// Models: load, convert, generate, measure
+export { loadModel } from './model/load.ts';
+export type { LoadedModel, LoadOptions } from './model/load.ts';
+export { LlamaModel } from './model/llama.ts';
+export { KVCache } from './model/kv-cache.ts';
+export { configFromHf, configToHf } from './model/config.ts';
+export type { ModelConfig } from './model/config.ts';
+export type { Tokenizer } from './model/tokenizer.ts';
+export { tokenizerFromJson } from './model/tokenizer-hf.ts';
+export { tokenizerFromGguf } from './model/tokenizer-gguf.ts';
+export { renderChat, chatTemplateOf } from './model/chat-template.ts';
+export { convert } from './model/convert.ts';
+export { saveModelFolder } from './model/save.ts';
+export { generate } from './generate/generate.ts';
+export type { GenerateOptions, Generation } from './generate/generate.ts';
+export { sampleToken } from './generate/sampling.ts';
+export { perplexity } from './eval/perplexity.ts';
+
+// Fine-tuning: data, adapters, the training loop and the SFT recipe
+export { readDataset, splitExamples } from './data/read.ts';
+export type { Example } from './data/formats.ts';
+export { tokenizeExample } from './data/tokenize.ts';
+export { padBatch, packExamples, nextTokenTargets } from './data/batch.ts';
+export { DataIterator } from './data/iterator.ts';
+export { applyLora, mergeLora, setLoraEnabled, setLoraTraining, loraParameters } from './adapters/apply.ts';
+export type { LoraConfig } from './adapters/apply.ts';
+export { LoraLinear } from './adapters/lora.ts';
+export { saveAdapter, loadAdapter } from './adapters/peft.ts';
+export { train } from './train/trainer.ts';
+export type { TrainOptions, TrainResult, StepMetrics, BatchSource } from './train/trainer.ts';
+export { runSft } from './recipes/sft.ts';
+export { resolveSftConfig } from './recipes/sft-config.ts';
+export type { SftConfig } from './recipes/sft-config.ts';
+
+// Evaluation
+export { exactMatch, normalizedMatch, loadScorer } from './eval/metrics.ts';
+export { executionAccuracy } from './eval/sql.ts';
+export { forgettingCheck, forgettingVerdict } from './eval/forgetting.ts';
+export { writeReport } from './eval/report.ts';
+export { WhetError } from './errors.ts';

@@ -63,7 +63,7 @@ test('report.md has the before/after table, the forgetting verdict and the train
     assert.match(md, /\+5\.00 % against a threshold of \+10\.00 %: \*\*ok\*\*/);
     assert.match(md, /\| steps \| 40 \|/);
     assert.match(md, /!\[training and holdout loss\]\(report-loss\.svg\)/);
-    assert.match(readFileSync(files.chart, 'utf8'), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    assert.match(readFileSync(files.chart!, 'utf8'), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.deepEqual(readdirSync(dir).sort(), ['metrics.jsonl', 'report-loss.svg', 'report.html', 'report.md']);
   } finally {
     rmSync(dir, { recursive: true, force: true });

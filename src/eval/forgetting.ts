@@ -37,3 +37,10 @@ export function forgettingVerdict(base: PerplexityResult, tuned: PerplexityResul
   const nllIncrease = (tuned.nll - base.nll) / base.nll;
   return { base, tuned, nllIncrease, threshold, verdict: nllIncrease <= threshold ? 'ok' : 'forgot' }; // NaN (a diverged model) is 'forgot'
 }
+
+/** One line for the terminal: "forgetting check: NLL 1.40 → 1.52 (+8.6%), threshold +10%: ok". */
+export function forgettingSummaryLine(f: ForgettingResult): string {
+  const sign = (v: number): string => (v > 0 ? '+' : '');
+  const threshold = `${sign(f.threshold)}${Number((f.threshold * 100).toFixed(2))}%`; // 0.1 → "+10%", not "+10.00%"
+  return `forgetting check: NLL ${f.base.nll.toFixed(2)} → ${f.tuned.nll.toFixed(2)} (${sign(f.nllIncrease)}${(f.nllIncrease * 100).toFixed(1)}%), threshold ${threshold}: ${f.verdict}`;
+}

@@ -146,6 +146,7 @@ export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalS
     md.push('');
   }
   if (summary.forgetting !== undefined) md.push('## Forgetting check', '', forgettingLine(summary.forgetting), '');
+  if (metrics.length === 0) return md.join('\n');
   md.push('## Training', '');
   if (chartFile !== undefined) md.push(`![training and holdout loss](${chartFile})`, '');
   md.push('| | |', '|---|---:|', ...statsLines(runStats(metrics)).map(([k, v]) => `| ${k} | ${v} |`), '');
@@ -186,30 +187,41 @@ export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSumma
       `<tr><td>threshold</td><td class="num">${percent(f.threshold)}</td></tr>`,
       `<tr><td>verdict</td><td class="num verdict-${f.verdict}">${f.verdict}</td></tr>`, '</tbody></table>');
   }
-  h.push('<h2>Training</h2>', lossChart(metrics), '<table id="training"><tbody>');
-  for (const [k, v] of statsLines(runStats(metrics))) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
-  h.push('</tbody></table>', '</body>', '</html>', '');
+  if (metrics.length > 0) {
+    h.push('<h2>Training</h2>', lossChart(metrics), '<table id="training"><tbody>');
+    for (const [k, v] of statsLines(runStats(metrics))) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
+    h.push('</tbody></table>');
+  }
+  h.push('</body>', '</html>', '');
   return h.join('\n');
 }
 
 export interface ReportFiles {
   markdown: string;
   html: string;
-  chart: string;
+  /** Absent when the run folder has no metrics.jsonl (an evaluation without a training run). */
+  chart?: string;
 }
 
-/** Writes report.md, report-loss.svg and report.html into outDir (default: the run folder), each atomically. */
+/**
+ * Writes report.md, report-loss.svg and report.html into outDir (default: the run folder), each atomically.
+ * Without a metrics.jsonl in runDir the report has no training section and no chart.
+ */
 export function writeReport(runDir: string, summary: EvalSummary, opts: { outDir?: string } = {}): ReportFiles {
-  const metrics = readMetrics(join(runDir, METRICS_FILE));
+  const metricsPath = join(runDir, METRICS_FILE);
+  const metrics = existsSync(metricsPath) ? readMetrics(metricsPath) : [];
   const outDir = opts.outDir ?? runDir;
-  const files = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html'), chart: join(outDir, 'report-loss.svg') };
+  const files: ReportFiles = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html') };
   const write = (path: string, text: string): void =>
     writeFileAtomic(path, (fd) => {
       const buf = Buffer.from(text, 'utf8');
       for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
     });
-  write(files.chart, lossChart(metrics) + '\n');
-  write(files.markdown, renderMarkdown(metrics, summary, 'report-loss.svg'));
+  if (metrics.length > 0) {
+    files.chart = join(outDir, 'report-loss.svg');
+    write(files.chart, lossChart(metrics) + '\n');
+  }
+  write(files.markdown, renderMarkdown(metrics, summary, files.chart === undefined ? undefined : 'report-loss.svg'));
   write(files.html, renderHtml(metrics, summary));
   return files;
 }
