@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { WhetError } from '../src/errors.ts';
 import { readGguf } from '../src/formats/gguf.ts';
 import { writeGguf } from '../src/formats/gguf-write.ts';
+import { rng as uniformSource } from './helpers/random.ts';
 import {
   attentionHeads, fromGgufTensor, ggufMetadataFromHfConfig, ggufName, hfConfigFromGguf, hfName,
   permuteForGguf, toGgufTensor, unpermuteFromGguf,
@@ -20,14 +21,8 @@ function throwsWhet(fn: () => unknown, pattern: RegExp): void {
 }
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const uniform = uniformSource(seed);
+  return () => uniform() - 0.5;
 }
 
 test('tensor names map both ways', () => {

@@ -5,22 +5,13 @@ import { loadAddon } from '../src/backend/addon.ts';
 import { nativeKernels } from '../src/backend/native-kernels.ts';
 import { referenceBackend as R } from '../src/backend/reference.ts';
 import type { BinaryOp, UnaryOp } from '../src/backend/backend.ts';
+import { rng } from './helpers/random.ts';
 
 const addon = loadAddon();
 const skip = addon === null ? 'the native addon is not built' : false;
 const N = addon === null ? null : nativeKernels(addon);
 
 // ---- helpers ----
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(2024);
 function uniform(n: number, lo = -1, hi = 1): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());

@@ -9,21 +9,12 @@ import { nativeMatmul } from '../src/backend/native-matmul.ts';
 import { referenceBackend as R } from '../src/backend/reference.ts';
 import { f32ToBf16 } from '../src/backend/bf16.ts';
 import type { MatmulArgs } from '../src/backend/backend.ts';
+import { rng } from './helpers/random.ts';
 
 const addon = loadAddon();
 const skip = addon === null ? 'the native addon is not built' : false;
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(7);
 function uniform(n: number): Float32Array {
   return Float32Array.from({ length: n }, () => rand() * 2 - 1);

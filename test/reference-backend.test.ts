@@ -4,18 +4,9 @@ import assert from 'node:assert/strict';
 import { referenceBackend as R } from '../src/backend/reference.ts';
 import { bf16ToF32, f32ToBf16 } from '../src/backend/bf16.ts';
 import type { BinaryOp, FloatArray, UnaryOp } from '../src/backend/backend.ts';
+import { rng } from './helpers/random.ts';
 
 // ---- helpers ----
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rand = rng(1234);
 function randn(n: number, lo = -1, hi = 1): Float64Array {
   return Float64Array.from({ length: n }, () => lo + (hi - lo) * rand());

@@ -107,7 +107,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   };
 
   let before: Result | undefined;
-  let beforeText: Scored | undefined;
+  let beforeText: TextNll | undefined;
   // A separate base is scored and freed before the fine-tuned model is loaded: one model in memory at a time.
   if (values.base !== undefined) {
     const base = loadModel(values.base, { dtype });
@@ -123,7 +123,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const needModel = metric === 'ppl' || values.predictions === undefined || forgettingText !== undefined || (values.adapter !== undefined && values.base === undefined);
   const loaded = values.model !== undefined && needModel ? load(values.model, values.adapter, dtype) : undefined;
   let after: Result;
-  let afterText: Scored | undefined;
+  let afterText: TextNll | undefined;
   try {
     if (loaded !== undefined && values.adapter !== undefined && values.base === undefined) {
       // Before = the same weights with the adapter switched off (no second copy of the base).
@@ -208,13 +208,13 @@ async function task(loaded: LoadedModel | undefined, role: Role, o: TaskOptions)
   return { metric: o.metric, score: r.score, n: r.n, ...r.details };
 }
 
-interface Scored {
+interface TextNll {
   ids: number[];
   ppl: PerplexityResult;
 }
 
 /** Perplexity on the general text, tokenised as `whet perplexity` does (BOS first, windows of 512). */
-function textNll(loaded: LoadedModel, text: string, path: string, role: Role): Scored {
+function textNll(loaded: LoadedModel, text: string, path: string, role: Role): TextNll {
   const ids = loaded.tokenizer.encode(text, { addBos: true });
   if (ids.length < 2) throw new WhetError(`${path}: too little text (${ids.length} token) for the forgetting check`);
   const bar = new Progress(`${role}: forgetting`, ids.length - 1);
