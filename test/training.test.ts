@@ -10,6 +10,18 @@ import type { Module } from '../src/nn/module.ts';
 
 const skipNative = nativeBackend() === null ? 'native addon not built' : false;
 
+/** One optimisation step inside a scope; returns the loss. */
+function trainStep(model: { step: () => T.Tensor; parameters: () => T.Tensor[] }, opt: AdamW): number {
+  return T.tidy(() => {
+    const loss = model.step();
+    T.backward(loss);
+    clipGradNorm(model.parameters(), 1.0);
+    opt.update();
+    opt.zeroGrad();
+    return loss.item();
+  });
+}
+
 /** Trains a fresh model on the given backend; returns the loss of every step and the final weights. */
 function run(backend: 'native' | 'reference', make: () => Module & { step: () => T.Tensor }, steps: number): { losses: number[]; weights: number[][] } {
   const prev = getBackend().name;
@@ -18,18 +30,7 @@ function run(backend: 'native' | 'reference', make: () => Module & { step: () =>
     const model = make();
     const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 0.01 });
     const losses: number[] = [];
-    for (let s = 0; s < steps; s++) {
-      losses.push(
-        T.tidy(() => {
-          const loss = model.step();
-          T.backward(loss);
-          clipGradNorm(model.parameters(), 1.0);
-          opt.update();
-          opt.zeroGrad();
-          return loss.item();
-        }),
-      );
-    }
+    for (let s = 0; s < steps; s++) losses.push(trainStep(model, opt));
     const weights = model.parameters().map((p) => p.toArray());
     model.dispose();
     opt.dispose();
@@ -83,14 +84,7 @@ test('2-layer transformer: native and reference backends agree step by step, and
 test('memory stays flat over 2,000 training steps', () => {
   const model = mlpTask(3)();
   const opt = new AdamW(model.parameters(), { lr: 1e-3 });
-  const step = () =>
-    T.tidy(() => {
-      const loss = model.step();
-      T.backward(loss);
-      clipGradNorm(model.parameters(), 1.0);
-      opt.update();
-      opt.zeroGrad();
-    });
+  const step = () => void trainStep(model, opt);
   for (let i = 0; i < 100; i++) step();
   const tensorsBefore = T.liveTensorCount();
   const bytesBefore = T.poolStats().liveBytes;
