@@ -146,6 +146,9 @@ test('exact duplicates are dropped and counted; blank text rows are skipped', ()
   assert.equal(ds.blank, 2);
   assert.equal(ds.examples.length, 4, 'the same question on another database is not a duplicate');
   assert.deepEqual(ds.sources.map((s) => s.where), ['dup.jsonl:1', 'dup.jsonl:4', 'dup.jsonl:6', 'dup.jsonl:7']);
+  const all = readDataset(file('dup.jsonl', jsonl(rows)), { dedupe: false });
+  assert.equal(all.duplicates, 0);
+  assert.equal(all.examples.length, 6, 'evaluation keeps duplicates so rows line up with predictions');
 });
 
 test('the split is deterministic, disjoint, complete and seed-dependent', () => {

@@ -98,7 +98,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (values['forgetting-threshold'] !== undefined && values.forgetting === undefined) throw new UsageError('--forgetting-threshold needs --forgetting FILE');
   if (values.forgetting !== undefined && !existsSync(values.forgetting)) throw new WhetError(`${values.forgetting}: no such file`);
 
-  const data = readExamples(dataPath);
+  const data = readExamples(dataPath, { dedupe: false }); // rows must line up with a predictions file
   const examples = limit === undefined ? data.examples : data.examples.slice(0, limit);
   const forgettingText = values.forgetting === undefined ? undefined : readFileSync(values.forgetting, 'utf8');
   const opts: TaskOptions = {

@@ -10,6 +10,8 @@ import { exampleKey, FieldError, isBlank, parseRow, ROW_FORMATS, type Example, t
 export interface ReadOptions {
   /** Stop collecting error messages after this many (all rows are still checked and counted). Default 50. */
   maxErrors?: number;
+  /** Drop exact duplicates (default true); evaluation keeps them so that rows line up with predictions. */
+  dedupe?: boolean;
 }
 
 export interface Dataset {
@@ -189,7 +191,7 @@ export function readDataset(path: string, opts: ReadOptions = {}): Dataset {
       continue;
     }
     const key = exampleKey(parsed.example);
-    if (seen.has(key)) {
+    if (opts.dedupe !== false && seen.has(key)) {
       out.duplicates++;
       continue;
     }
@@ -201,8 +203,8 @@ export function readDataset(path: string, opts: ReadOptions = {}): Dataset {
 }
 
 /** readDataset that throws one WhetError listing the problems when any row is bad. */
-export function readExamples(path: string): Dataset {
-  const data = readDataset(path, { maxErrors: 10 });
+export function readExamples(path: string, opts: Pick<ReadOptions, 'dedupe'> = {}): Dataset {
+  const data = readDataset(path, { maxErrors: 10, ...opts });
   if (data.errorCount > 0) {
     const more = data.errorCount > data.errors.length ? `\n(${data.errorCount - data.errors.length} more)` : '';
     throw new WhetError(`${data.errorCount} bad row${data.errorCount === 1 ? '' : 's'} in ${path}:\n${data.errors.join('\n')}${more}`);
