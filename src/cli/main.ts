@@ -41,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`whet ${verb}: ${err.message}\n`);
       return 1;
     }
-    throw err;
+    // Anything else is a bug or an environment problem: one line, the stack only on request.
+    process.stderr.write(`whet ${verb}: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.WHET_DEBUG !== undefined && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    else process.stderr.write('(set WHET_DEBUG=1 for a stack trace)\n');
+    return 1;
   }
 }
