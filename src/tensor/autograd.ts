@@ -1,5 +1,5 @@
 // Reverse-mode autograd: walks the tape from a scalar back to the leaves, accumulating into `.grad`.
-import { keep, Tensor } from './tensor.ts';
+import { contiguousStrides, keep, Tensor } from './tensor.ts';
 import { noGrad } from './grad-mode.ts';
 
 /** Tensors reachable from root through autograd nodes, inputs before outputs. */
@@ -32,17 +32,7 @@ function topoOrder(root: Tensor): Tensor[] {
 export function accumulateInto(acc: Tensor, g: Tensor): void {
   const shape = acc.shape;
   if (g.size !== acc.size) throw new Error(`gradient shape [${g.shape.join(', ')}] does not match [${shape.join(', ')}]`);
-  acc.backend.binary('add', acc.buffer as Float32Array, acc.offset, stridesOf(shape), g.buffer as Float32Array, g.offset, stridesOf(shape), acc.f, shape);
-}
-
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
+  acc.backend.binary('add', acc.buffer as Float32Array, acc.offset, contiguousStrides(shape), g.buffer as Float32Array, g.offset, contiguousStrides(shape), acc.f, shape);
 }
 
 /**

@@ -5,10 +5,9 @@ export function isGradEnabled(): boolean {
   return enabled;
 }
 
-/** Runs fn without recording gradients (inference, optimizer updates). */
-export function noGrad<T>(fn: () => T): T {
+function withMode<T>(on: boolean, fn: () => T): T {
   const prev = enabled;
-  enabled = false;
+  enabled = on;
   try {
     return fn();
   } finally {
@@ -16,13 +15,12 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs fn without recording gradients (inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  return withMode(false, fn);
+}
+
 /** Runs fn with gradient recording on (recomputation inside a backward pass). */
 export function withGrad<T>(fn: () => T): T {
-  const prev = enabled;
-  enabled = true;
-  try {
-    return fn();
-  } finally {
-    enabled = prev;
-  }
+  return withMode(true, fn);
 }
