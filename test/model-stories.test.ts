@@ -29,8 +29,9 @@ test('logits match an independent llama2.c forward pass over the .bin checkpoint
 
 test('greedy decoding from BOS gives the known story', { skip: sharedSkip }, () => {
   const { model, tokenizer } = loadModel(STORIES_GGUF);
-  const [g] = generate(model, tokenizer, [tokenizer.encode('', { addBos: true })], { maxTokens: 60, temperature: 0 });
-  assert.ok(STORIES_GREEDY.startsWith(g!.text) && g!.text.length > 150, `got: ${g!.text}`);
+  // The known text is 61 tokens long (its final '.' is the 61st): 64 tokens must begin with all of it.
+  const [g] = generate(model, tokenizer, [tokenizer.encode('', { addBos: true })], { maxTokens: 64, temperature: 0 });
+  assert.ok(g!.text.startsWith(STORIES_GREEDY), `got: ${g!.text}`);
   model.dispose();
 });
 
