@@ -40,13 +40,19 @@ export async function benchDecode(opts: { json: boolean; quick: boolean }): Prom
         // Warm-up: first calls allocate pools and thread state.
         tidy(() => void model.forward(prompt.subarray(0, 8), 1, { caches: [cache] }));
         cache.reset();
-        let t0 = performance.now();
-        let next = tidy(() => {
-          const h = model.forward(prompt, 1, { caches: [cache] }); // (1, T, D)
-          return argmax(model.logits(narrow(reshape(h, [promptLen, cfg.hiddenSize]), 0, promptLen - 1, 1)).f);
-        });
-        const prefillSecs = (performance.now() - t0) / 1000;
-        t0 = performance.now();
+        // Prefill: best of a few runs (the first pays for fresh buffers), each from an empty cache.
+        let prefillSecs = Infinity;
+        let next = 0;
+        for (let run = 0; run < (opts.quick ? 1 : 3); run++) {
+          cache.reset();
+          const start = performance.now();
+          next = tidy(() => {
+            const h = model.forward(prompt, 1, { caches: [cache] }); // (1, T, D)
+            return argmax(model.logits(narrow(reshape(h, [promptLen, cfg.hiddenSize]), 0, promptLen - 1, 1)).f);
+          });
+          prefillSecs = Math.min(prefillSecs, (performance.now() - start) / 1000);
+        }
+        const t0 = performance.now();
         for (let i = 0; i < decodeTokens; i++) next = tidy(() => argmax(model.logits(model.forward(Int32Array.of(next), 1, { caches: [cache] })).f));
         const decodeSecs = (performance.now() - t0) / 1000;
         const flopsPerToken = 2 * matrixParams;
