@@ -7,6 +7,8 @@ import { clipGradNorm } from '../src/optim/clip.ts';
 import { nativeBackend, setBackend, getBackend } from '../src/backend/registry.ts';
 import { TinyMLP, TinyTransformer } from './helpers/tiny-models.ts';
 import type { Module } from '../src/nn/module.ts';
+import { configFromHf } from '../src/model/config.ts';
+import { LlamaModel } from '../src/model/llama.ts';
 
 const skipNative = nativeBackend() === null ? 'native addon not built' : false;
 
@@ -94,6 +96,25 @@ test('memory stays flat over 2,000 training steps', () => {
   assert.equal(T.poolStats().liveBytes, bytesBefore, 'pooled buffers leaked');
   const growthMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
   assert.ok(growthMb < 32, `resident memory grew by ${growthMb.toFixed(1)} MB`);
+  model.dispose();
+  opt.dispose();
+});
+
+test('memory stays flat over 500 steps of a Llama model with gradient checkpointing', () => {
+  const cfg = configFromHf({ model_type: 'llama', hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 40 });
+  const llama = LlamaModel.random(cfg, new T.Rng(4));
+  const ids = Int32Array.from({ length: 2 * 10 }, (_, i) => (i * 7) % 40);
+  const targets = Int32Array.from({ length: 2 * 10 }, (_, i) => (i * 3 + 1) % 40);
+  const model = Object.assign(llama, {
+    step: () => T.crossEntropy(T.reshape(llama.logits(llama.forward(ids, 2, { checkpoint: true })), [20, 40]), targets),
+  });
+  const opt = new AdamW(model.parameters(), { lr: 1e-3 });
+  for (let i = 0; i < 20; i++) trainStep(model, opt);
+  const tensorsBefore = T.liveTensorCount();
+  const bytesBefore = T.poolStats().liveBytes;
+  for (let i = 0; i < 500; i++) trainStep(model, opt);
+  assert.equal(T.liveTensorCount(), tensorsBefore, 'tensors leaked');
+  assert.equal(T.poolStats().liveBytes, bytesBefore, 'pooled buffers leaked');
   model.dispose();
   opt.dispose();
 });
