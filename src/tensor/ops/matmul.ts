@@ -7,19 +7,22 @@ export interface MatmulOptions {
   transB?: boolean;
 }
 
-interface Operand {
+export interface Operand {
   t: Tensor;
   trans: boolean;
 }
 
-/** A fresh tensor of outShape holding the batched product op(a)·op(b), each (m, k)·(k, n). */
-function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: number, outShape: readonly number[]): Tensor {
-  const out = Tensor.empty(outShape, a.t.dtype);
+/**
+ * The batched product op(a)·op(b), each (m, k)·(k, n) (no autograd): into a fresh tensor of outShape,
+ * or added to `into`.
+ */
+export function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: number, outShape: readonly number[], into?: Tensor): Tensor {
+  const out = into ?? Tensor.empty(outShape, a.t.dtype);
   a.t.backend.matmul({
     a: a.t.buffer as Float32Array, aOffset: a.t.offset, strideA: m * k, transA: a.trans,
     b: b.t.buffer, bOffset: b.t.offset, strideB: k * n, transB: b.trans,
-    c: out.f, cOffset: 0, strideC: m * n,
-    batch, m, n, k, accumulate: false,
+    c: out.buffer as Float32Array, cOffset: out.offset, strideC: m * n,
+    batch, m, n, k, accumulate: into !== undefined,
   });
   return out;
 }
