@@ -135,6 +135,15 @@ const int32_t* read_segments(Args& p, size_t i, const AttnArgs& a) {
   return seg;
 }
 
+// q, k, v, o, lse at arguments 0..4: what forward writes and backward reads.
+void read_qkvo_lse(Args& p, AttnArgs& a) {
+  a.q = p.f32(0, "q", q_elems(a));
+  a.k = p.f32(1, "k", kv_elems(a));
+  a.v = p.f32(2, "v", kv_elems(a));
+  a.o = p.f32(3, "o", q_elems(a));
+  a.lse = p.f32(4, "lse", lse_elems(a));
+}
+
 // attention(q, k, v, o, lse, segments|null, batch, tq, tk, kvCap, hq, hkv, dim, scale, causal)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -145,11 +154,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   Args p(info, "attention");
   AttnArgs a{};
   read_sizes(p, 6, a);
-  a.q = p.f32(0, "q", q_elems(a));
-  a.k = p.f32(1, "k", kv_elems(a));
-  a.v = p.f32(2, "v", kv_elems(a));
-  a.o = p.f32(3, "o", q_elems(a));
-  a.lse = p.f32(4, "lse", lse_elems(a));
+  read_qkvo_lse(p, a);
   a.seg = read_segments(p, 5, a);
   if (p.failed()) return env.Undefined();
   if (!attention_forward(a)) Napi::Error::New(env, "attention: out of memory for scratch").ThrowAsJavaScriptException();
@@ -166,11 +171,7 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Args p(info, "attentionBackward");
   AttnArgs a{};
   read_sizes(p, 10, a);
-  a.q = p.f32(0, "q", q_elems(a));
-  a.k = p.f32(1, "k", kv_elems(a));
-  a.v = p.f32(2, "v", kv_elems(a));
-  a.o = p.f32(3, "o", q_elems(a));
-  a.lse = p.f32(4, "lse", lse_elems(a));
+  read_qkvo_lse(p, a);
   a.go = p.f32(5, "go", q_elems(a));
   a.gq = p.f32(6, "gq", q_elems(a));
   a.gk = p.f32(7, "gk", kv_elems(a));

@@ -11,7 +11,7 @@ import { noGrad } from '../tensor/grad-mode.ts';
 import { Rng } from '../tensor/random.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { narrow, reshape } from '../tensor/ops/shape.ts';
-import { fmaPeakGflops, memBandwidthGBps } from './probes.ts';
+import { fmaPeakGflops, memBandwidthGBps, round } from './probes.ts';
 
 export const SMOLLM2_135M = {
   model_type: 'llama', hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
@@ -72,9 +72,4 @@ export async function benchDecode(opts: { json: boolean; quick: boolean }): Prom
       model.dispose();
     }
   }
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

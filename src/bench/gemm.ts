@@ -5,7 +5,7 @@ import type { MatmulArgs } from '../backend/backend.ts';
 import { f32ToBf16 } from '../backend/bf16.ts';
 import { nativeMatmul } from '../backend/native-matmul.ts';
 import { WhetError } from '../errors.ts';
-import { fmaPeakGflops, memBandwidthGBps } from './probes.ts';
+import { fmaPeakGflops, memBandwidthGBps, round } from './probes.ts';
 
 interface Shape {
   m: number; k: number; n: number;
@@ -101,9 +101,4 @@ export async function benchGemm(opts: { json: boolean; quick: boolean }): Promis
   } finally {
     addon.setThreads(allThreads);
   }
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

@@ -10,3 +10,9 @@ export function fmaPeakGflops(addon: NativeAddon, threads: number, seconds = 1):
 export function memBandwidthGBps(addon: NativeAddon, threads: number, bytes = 256 * 2 ** 20): number {
   return addon.memBandwidth(threads, bytes) as number;
 }
+
+/** x rounded to `digits` decimals, for printed and JSON results. */
+export function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

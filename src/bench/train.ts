@@ -16,7 +16,7 @@ import { reshape } from '../tensor/ops/shape.ts';
 import { Rng } from '../tensor/random.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { trimPool } from '../tensor/pool.ts';
-import { fmaPeakGflops } from './probes.ts';
+import { fmaPeakGflops, round } from './probes.ts';
 import { SMOLLM2_135M } from './decode.ts';
 
 const SEQ = 512;
@@ -80,9 +80,4 @@ export async function benchTrainChild(method: 'lora' | 'full', quick: boolean): 
   const flopsPerToken = 4 * frozenMatrix + 6 * trainable + attention;
   const result: ChildResult = { method, tokens_per_s: (steps * BATCH * SEQ) / secs, flops_per_token: flopsPerToken, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
   process.stdout.write(JSON.stringify(result) + '\n');
-}
-
-function round(x: number, digits = 1): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }

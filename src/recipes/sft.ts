@@ -1,6 +1,6 @@
 // Supervised fine-tuning, top to bottom: load the model (LoRA-wrapped or fully trainable), read and
 // tokenise the data, batch (padded or packed), train with the shared loop, save adapter or model.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -18,7 +18,6 @@ import { noGrad } from '../tensor/grad-mode.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
 import { train, type StepMetrics, type TrainResult } from '../train/trainer.ts';
 import type { SftConfig } from './sft-config.ts';
-import { readFileSync } from 'node:fs';
 
 export interface SftRun {
   result: TrainResult;
