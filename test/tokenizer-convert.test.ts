@@ -13,7 +13,7 @@ import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
 import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
 import { decodeSpmModel, encodeSpmModel } from '../src/model/tokenizer-spm-model.ts';
 import type { Tokenizer } from '../src/model/tokenizer.ts';
-import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
+import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, tinySpmMetadata, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
 
 const skip = skipWithoutSharedData('the tokenizer conversion tests on real vocabs');
 const vocabMeta = (name: string) => readGguf(path.join(VOCAB_DIR, `ggml-vocab-${name}.gguf`)).metadata;
@@ -45,25 +45,11 @@ function assertSameBehaviour(a: Tokenizer, b: Tokenizer, texts: readonly string[
 
 // A hand-made SentencePiece vocab with byte fallback, a user-defined token and a control token.
 function tinySpm(): Record<string, GgufValue> {
-  const tokens = ['<unk>', '<s>', '</s>'];
-  const scores = [0, 0, 0];
-  const types = [2, 3, 3];
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
-    scores.push(0);
-    types.push(6);
-  }
-  const pieces: [string, number, number][] = [
-    ['▁a', -3, 1], ['ab', -2, 1], ['bc', -1, 1], ['abc', -6, 1], ['▁', -10, 1], ['a', -11, 1], ['b', -12, 1], ['c', -13, 1],
-    ['<tool>', 0, 4], ['<|end|>', 0, 3],
-  ];
-  for (const [t, s, ty] of pieces) {
-    tokens.push(t);
-    scores.push(s);
-    types.push(ty);
-  }
   return {
-    'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': scores, 'tokenizer.ggml.token_type': types,
+    ...tinySpmMetadata([
+      ['▁a', -3, 1], ['ab', -2, 1], ['bc', -1, 1], ['abc', -6, 1], ['▁', -10, 1], ['a', -11, 1], ['b', -12, 1], ['c', -13, 1],
+      ['<tool>', 0, 4], ['<|end|>', 0, 3],
+    ]),
     'tokenizer.ggml.bos_token_id': 1, 'tokenizer.ggml.eos_token_id': 2, 'tokenizer.ggml.unknown_token_id': 0, 'tokenizer.chat_template': '{{ x }}',
   };
 }

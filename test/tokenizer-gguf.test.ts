@@ -7,7 +7,7 @@ import { readGguf } from '../src/formats/gguf.ts';
 import type { GgufValue } from '../src/formats/gguf.ts';
 import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
 import { WhetError } from '../src/errors.ts';
-import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
+import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, tinySpmMetadata, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
 
 const skip = skipWithoutSharedData('the GGUF tokenizer tests on real vocabs');
 const vocab = (name: string) => tokenizerFromGguf(readGguf(path.join(VOCAB_DIR, `ggml-vocab-${name}.gguf`)).metadata);
@@ -92,21 +92,7 @@ test('gpt-2: control tokens only when parsed; decode skips them on request', { s
 
 // A hand-made SentencePiece vocab whose merges can be followed on paper.
 function tinySpm(): Record<string, GgufValue> {
-  const tokens = ['<unk>', '<s>', '</s>'];
-  const scores = [0, 0, 0];
-  const types = [2, 3, 3];
-  for (let b = 0; b < 256; b++) {
-    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
-    scores.push(0);
-    types.push(6);
-  }
-  const pieces: [string, number][] = [['▁', -10], ['a', -10], ['b', -10], ['c', -10], ['▁a', -3], ['ab', -2], ['bc', -1], ['abc', -6]];
-  for (const [t, s] of pieces) {
-    tokens.push(t);
-    scores.push(s);
-    types.push(1);
-  }
-  return { 'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': scores, 'tokenizer.ggml.token_type': types };
+  return tinySpmMetadata([['▁', -10, 1], ['a', -10, 1], ['b', -10, 1], ['c', -10, 1], ['▁a', -3, 1], ['ab', -2, 1], ['bc', -1, 1], ['abc', -6, 1]]);
 }
 
 test('SentencePiece merges the highest-scoring pair first and falls back to bytes', () => {

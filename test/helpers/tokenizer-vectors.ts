@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Tokenizer } from '../../src/model/tokenizer.ts';
+import type { GgufValue } from '../../src/formats/gguf.ts';
 
 export const SHARED_DATA = path.resolve('../shared/data');
 export const VOCAB_DIR = path.join(SHARED_DATA, 'tokenizers/llamacpp-vocab');
@@ -61,4 +62,25 @@ export function streamChunks(tok: Tokenizer, ids: readonly number[], opts: { ski
   const chunks = ids.map((id) => stream.push(id));
   chunks.push(stream.flush());
   return chunks;
+}
+
+/**
+ * GGUF metadata of a hand-made SentencePiece vocab: <unk>, <s>, </s>, the 256 byte-fallback tokens, then
+ * `pieces` as [text, score, token type].
+ */
+export function tinySpmMetadata(pieces: readonly [string, number, number][]): Record<string, GgufValue> {
+  const tokens = ['<unk>', '<s>', '</s>'];
+  const scores = [0, 0, 0];
+  const types = [2, 3, 3];
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`);
+    scores.push(0);
+    types.push(6);
+  }
+  for (const [t, score, type] of pieces) {
+    tokens.push(t);
+    scores.push(score);
+    types.push(type);
+  }
+  return { 'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': scores, 'tokenizer.ggml.token_type': types };
 }
