@@ -2,12 +2,12 @@
 // option is also a flag. Progress on stderr; the run summary on stdout (JSON with --json).
 import { parseArgs } from 'node:util';
 import { checkOutDir, runSft } from '../recipes/sft.ts';
-import { flagOf, resolveSftConfig, SFT_KEYS } from '../recipes/sft-config.ts';
+import { flagOf, isSwitch, resolveSftConfig, SFT_KEYS } from '../recipes/sft-config.ts';
 import { Progress } from './progress.ts';
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, json: { type: 'boolean' } };
-  for (const key of SFT_KEYS) options[flagOf(key)] = { type: key === 'resume' || key === 'packing' || key === 'rslora' || key === 'gradient_checkpointing' || key === 'train_on_prompt' ? 'boolean' : 'string' };
+  for (const key of SFT_KEYS) options[flagOf(key)] = { type: isSwitch(key) ? 'boolean' : 'string' };
   const { values } = parseArgs({ args: argv, options });
   const flags: Record<string, unknown> = {};
   for (const key of SFT_KEYS) flags[key] = values[flagOf(key)];

@@ -89,6 +89,9 @@ export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
 
 export const SFT_KEYS = Object.keys(SPEC) as (keyof SftConfig)[];
 
+/** Whether an option is a switch (a flag without a value). */
+export const isSwitch = (key: keyof SftConfig): boolean => SPEC[key].type === 'boolean';
+
 /** Flag name for a config key: learning_rate → --learning-rate. */
 export const flagOf = (key: string): string => key.replace(/_/g, '-');
 

@@ -146,7 +146,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           tokens += r.tokens;
         });
       }
-      const gradNorm = o.maxGradNorm !== undefined && o.maxGradNorm > 0 ? clipGradNorm(params, o.maxGradNorm) : clipGradNorm(params, Infinity);
+      const gradNorm = clipGradNorm(params, o.maxGradNorm !== undefined && o.maxGradNorm > 0 ? o.maxGradNorm : Infinity);
       if (!Number.isFinite(gradNorm)) throw new WhetError(`gradient norm became ${gradNorm} at step ${step + 1} (lr ${lr.toExponential(2)}); weights were not updated. Lower --lr or enable clipping.`);
       opt.update(lr);
       opt.zeroGrad();
