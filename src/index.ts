@@ -1,5 +1,6 @@
 // Whetstone's library API: the one public entry point.
 export * from './tensor/index.ts';
+export { linearCrossEntropy, linearLogProbs, defaultChunkRows } from './tensor/ops/linear-loss.ts';
 export type { Backend } from './backend/backend.ts';
 export { getBackend, setBackend, nativeBackend, referenceBackend } from './backend/registry.ts';
 export { AdamW } from './optim/adamw.ts';

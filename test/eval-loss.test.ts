@@ -61,7 +61,7 @@ test('target loss of a text example equals perplexity() over the same tokens (te
   try {
     const stories = readFileSync(TEXT, 'utf8').split('\n\n').slice(0, 6);
     const examples = stories.map((s) => ({ kind: 'completion' as const, prompt: '', completion: s }));
-    const r = targetLoss(model, tokenizer, examples, { batchSize: 4 });
+    const r = targetLoss(model, tokenizer, examples, { batchTokens: 700 }); // several batches of different lengths
     // perplexity() per example over the whole token list (BOS + text + EOS), one window each, summed.
     let total = 0;
     let count = 0;

@@ -190,7 +190,7 @@ async function task(loaded: LoadedModel | undefined, role: Role, o: TaskOptions)
   const prefix = role === 'before' ? 'before: ' : o.prefix;
   if (o.metric === 'ppl') {
     const bar = new Progress(`${prefix}eval ppl`, o.examples.length, 'ex');
-    const r = targetLoss(loaded!.model, loaded!.tokenizer, o.examples, { batchSize: o.batchSize, onProgress: (d) => bar.update(d) });
+    const r = targetLoss(loaded!.model, loaded!.tokenizer, o.examples, { batchTokens: o.batchSize * 512, onProgress: (d) => bar.update(d) });
     bar.done();
     if (r.tokens === 0) throw new WhetError(`${o.dataPath}: no target tokens to score`);
     return { metric: o.metric, score: r.nll, n: o.examples.length, nll: r.nll, ppl: r.ppl, tokens: r.tokens, truncated: r.truncated };

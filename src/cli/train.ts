@@ -7,10 +7,13 @@ import { Progress } from './progress.ts';
 
 export async function trainCommand(argv: string[]): Promise<number> {
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, json: { type: 'boolean' } };
-  for (const key of SFT_KEYS) options[flagOf(key)] = { type: isSwitch(key) ? 'boolean' : 'string' };
+  for (const key of SFT_KEYS) {
+    options[flagOf(key)] = { type: isSwitch(key) ? 'boolean' : 'string' };
+    if (isSwitch(key)) options[`no-${flagOf(key)}`] = { type: 'boolean' }; // switches on by default turn off with --no-…
+  }
   const { values } = parseArgs({ args: argv, options });
   const flags: Record<string, unknown> = {};
-  for (const key of SFT_KEYS) flags[key] = values[flagOf(key)];
+  for (const key of SFT_KEYS) flags[key] = values[`no-${flagOf(key)}`] === true ? false : values[flagOf(key)];
   const cfg = resolveSftConfig(values.config as string | undefined, flags);
   checkOutDir(cfg);
 
@@ -22,11 +25,21 @@ export async function trainCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const bar = new Progress(`train ${cfg.method}`, cfg.steps);
+  const showMemory = process.env.WHET_MEMORY === '1';
   try {
     const run = await runSft(cfg, {
       signal,
       log: (line) => process.stderr.write(`${line}\n`),
-      onStep: (m) => bar.update(m.step, { loss: m.loss, ...(m.holdout_loss !== undefined ? { holdout: m.holdout_loss } : {}), 'tok/s': Math.round(m.tokens_per_s).toString() }),
+      onStep: (m) => {
+        const memory = `${m.live_mb}+${m.pooled_mb} MiB (peak ${m.peak_mb})`;
+        bar.update(m.step, {
+          loss: m.loss,
+          ...(m.holdout_loss !== undefined ? { holdout: m.holdout_loss, eval: `${m.eval_s!.toFixed(1)}s` } : {}),
+          'tok/s': Math.round(m.tokens_per_s).toString(),
+          ...(showMemory ? { 'live+pooled': memory } : {}),
+        });
+        if (showMemory) process.stderr.write(`\nmemory step ${m.step}: live+pooled ${memory}${m.eval_s !== undefined ? `, holdout evaluation ${m.eval_s.toFixed(1)} s` : ''}\n`);
+      },
     });
     bar.done();
     const summary = {

@@ -1,8 +1,7 @@
 // Perplexity of a model on a text: mean next-token NLL (nats/token) over consecutive windows of ctx tokens.
 import { noGrad } from '../tensor/grad-mode.ts';
 import { tidy } from '../tensor/tensor.ts';
-import { reshape } from '../tensor/ops/shape.ts';
-import { crossEntropy } from '../tensor/ops/loss.ts';
+import { linearCrossEntropy } from '../tensor/ops/linear-loss.ts';
 import type { LlamaModel } from '../model/llama.ts';
 
 export interface PerplexityResult {
@@ -28,8 +27,8 @@ export function perplexity(model: LlamaModel, tokens: readonly number[], ctx: nu
       const inputs = Int32Array.from(tokens.slice(start, end - 1));
       const targets = Int32Array.from(tokens.slice(start + 1, end));
       totalNll += tidy(() => {
-        const logits = model.logits(model.forward(inputs, 1)); // (1, T, V)
-        return crossEntropy(reshape(logits, [inputs.length, model.config.vocabSize]), targets, { reduction: 'sum' }).item();
+        const hidden = model.forward(inputs, 1); // (1, T, D)
+        return linearCrossEntropy(hidden, model.headWeight(), targets, { reduction: 'sum' }).item();
       });
       count += targets.length;
       onProgress?.(count, total);

@@ -4,10 +4,11 @@
 //
 // Dimension legend: B batch, T new tokens, S keys (cached + new), D hidden, H query heads,
 // K key/value heads, E head dim, F MLP hidden, V vocabulary.
-import { keep, Tensor } from '../tensor/tensor.ts';
+import { keep, tidy, Tensor } from '../tensor/tensor.ts';
+import { isGradEnabled } from '../tensor/grad-mode.ts';
 import type { Rng } from '../tensor/random.ts';
 import { ones, randn } from '../tensor/ops/create.ts';
-import { add } from '../tensor/ops/elementwise.ts';
+import { addToBranch } from '../tensor/ops/elementwise.ts';
 import { attention, rope, swiglu } from '../tensor/ops/layers.ts';
 import { linear } from '../tensor/ops/matmul.ts';
 import { cat, narrow, reshape } from '../tensor/ops/shape.ts';
@@ -69,8 +70,8 @@ class Attention extends Module {
       q = this.q_norm.forward(q);
       k = this.k_norm.forward(k);
     }
-    q = rope(q, ctx.rope);
-    k = rope(k, ctx.rope);
+    q = rope(q, { ...ctx.rope, inPlace: true }); // nothing reads the unrotated q and k
+    k = rope(k, { ...ctx.rope, inPlace: true });
     let o: Tensor; // (B, T, H, E)
     if (ctx.caches === undefined) o = attention(q, k, v, { causal: true, segments: ctx.segments });
     else {
@@ -120,8 +121,8 @@ class DecoderLayer extends Module {
   }
 
   forward(x: Tensor, ctx: Context): Tensor {
-    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx)); // (B, T, D)
-    return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
+    const h = addToBranch(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx)); // (B, T, D)
+    return addToBranch(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 }
 
@@ -184,14 +185,28 @@ export class LlamaModel extends Module {
     const positions = opts.positions ?? defaultPositions(batch, time, opts.caches);
     const ctx: Context = { batch, time, rope: { positions, invFreq: this.invFreq, interleaved: false }, segments: opts.segments, caches: opts.caches };
     let x = this.model.embed_tokens.forward(ids, [batch, time]); // (B, T, D)
-    for (const layer of this.model.layers) x = opts.checkpoint === true ? checkpoint(([h]) => layer.forward(h!, ctx), [x], opts.rngs) : layer.forward(x, ctx);
+    for (const layer of this.model.layers) {
+      if (opts.checkpoint === true) x = checkpoint(([h]) => layer.forward(h!, ctx), [x], opts.rngs);
+      else if (isGradEnabled()) x = layer.forward(x, ctx);
+      else {
+        // Without a backward nothing need outlive the layer: memory is one layer's activations, not all of them.
+        const input = x;
+        x = tidy(() => layer.forward(input, ctx));
+        input.dispose();
+      }
+    }
     if (opts.caches !== undefined) for (const c of opts.caches) c.length += time;
     return this.model.norm.forward(x);
   }
 
-  /** Next-token logits (..., V) from hidden states (..., D). */
+  /** The output head's weight (V, D): lm_head's, or the embedding's when tied. */
+  headWeight(): Tensor {
+    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
+  }
+
+  /** Next-token logits (..., V) from hidden states (..., D); losses use linearCrossEntropy on headWeight() instead, never holding them all. */
   logits(hidden: Tensor): Tensor {
-    return this.lm_head !== undefined ? this.lm_head.forward(hidden) : linear(hidden, this.model.embed_tokens.weight);
+    return linear(hidden, this.headWeight());
   }
 }
 

@@ -20,6 +20,10 @@ export interface SftConfig {
   grad_accum: number;
   max_length: number;
   packing: boolean;
+  /** Padded batches of similar lengths (less padding), as Hugging Face's group_by_length. */
+  group_by_length: boolean;
+  /** A padded batch holds at most this many tokens, padding included (0: no budget). */
+  max_batch_tokens: number;
   max_grad_norm: number;
   rank: number;
   alpha: number;
@@ -62,6 +66,8 @@ const SPEC: Record<keyof SftConfig, Spec> = {
   grad_accum: { type: 'number', min: 1, integer: true },
   max_length: { type: 'number', min: 2, integer: true },
   packing: { type: 'boolean' },
+  group_by_length: { type: 'boolean' },
+  max_batch_tokens: { type: 'number', min: 0, integer: true },
   max_grad_norm: { type: 'number', min: 0 },
   rank: { type: 'number', min: 1, integer: true },
   alpha: { type: 'number', min: 0 },
@@ -82,7 +88,7 @@ const SPEC: Record<keyof SftConfig, Spec> = {
 
 export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
   method: 'lora', holdout_fraction: 0.05, steps: 100, lr: 2e-4, schedule: 'cosine', warmup_steps: 10, min_lr_ratio: 0.1,
-  weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, max_grad_norm: 1, rank: 16, alpha: 32,
+  weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, group_by_length: true, max_batch_tokens: 0, max_grad_norm: 1, rank: 16, alpha: 32,
   dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
 };

@@ -1,5 +1,5 @@
 // Supervised fine-tuning, top to bottom: load the model (LoRA-wrapped or fully trainable), read and
-// tokenise the data, batch (padded or packed), train with the shared loop, save adapter or model.
+// tokenise the data, batch (padded or packed), train with the shared loop and steps, save adapter or model.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
@@ -9,15 +9,12 @@ import { applyLora, loraLayers, setLoraTraining, type LoraConfig } from '../adap
 import { saveAdapter } from '../adapters/peft.ts';
 import { readDataset, splitExamples } from '../data/read.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
-import { nextTokenTargets, packExamples, padBatch, type Batch } from '../data/batch.ts';
-import { DataIterator } from '../data/iterator.ts';
+import { bucketLength } from '../data/batch.ts';
 import type { Example } from '../data/formats.ts';
-import { crossEntropy } from '../tensor/ops/loss.ts';
-import { reshape } from '../tensor/ops/shape.ts';
-import { noGrad } from '../tensor/grad-mode.ts';
-import { tidy, type Tensor } from '../tensor/tensor.ts';
 import { train, type StepMetrics, type TrainResult } from '../train/trainer.ts';
+import { estimateTrainingMemory } from '../train/memory-estimate.ts';
 import type { SftConfig } from './sft-config.ts';
+import { holdoutEvaluator, sftBatchSource, sftLoss } from './sft-steps.ts';
 
 export interface SftRun {
   result: TrainResult;
@@ -64,47 +61,25 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   const holdoutTok = holdoutSet.map(tok).filter((t) => t.labels.some((l) => l >= 0));
   if (trainTok.length === 0) throw new WhetError(`${cfg.data}: no example has any token to learn from`);
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
-  let iterator: DataIterator<number, Batch> | DataIterator<TokenizedExample, Batch>;
-  if (cfg.packing) {
-    const packed = packExamples(trainTok, cfg.max_length, padId);
-    const row = (r: number): Batch => sliceRows(packed, r, r + 1);
-    iterator = new DataIterator(packed.rows.map((_, i) => i), { batchSize: cfg.batch_size, seed: cfg.seed, collate: (rows) => concatRows(rows.map(row)) });
-    log(`data: ${trainTok.length} examples packed into ${packed.batch} rows of ${cfg.max_length}; holdout ${holdoutTok.length}`);
-  } else {
-    iterator = new DataIterator(trainTok, { batchSize: cfg.batch_size, seed: cfg.seed, collate: (items) => padBatch(items, padId) });
-    log(`data: ${trainTok.length} training examples, ${holdoutTok.length} holdout`);
-  }
+  const { batches, description } = sftBatchSource(trainTok, cfg, padId);
+  log(`data: ${description}; holdout ${holdoutTok.length}`);
+  const estimate = estimateTrainingMemory(model, { tokens: cfg.packing ? cfg.batch_size * cfg.max_length : maxBatchTokens(trainTok, cfg), gradientCheckpointing: cfg.gradient_checkpointing, dropout: cfg.method === 'lora' ? cfg.dropout : 0 });
+  log(`memory estimate for the largest batch: ${gb(estimate.totalBytes)} (weights ${gb(estimate.weightsBytes)}, optimizer ${gb(estimate.optimizerBytes)}, activations ${gb(estimate.activationsBytes)}, output head ${gb(estimate.headBytes)})`);
 
-  // ---- loss ----
-  const vocab = config.vocabSize;
-  const batchLoss = (b: Batch): Tensor => {
-    const hidden = model.forward(b.ids, b.batch, { positions: b.positions, segments: b.segments, checkpoint: cfg.gradient_checkpointing, rngs });
-    return crossEntropy(reshape(model.logits(hidden), [b.batch * b.time, vocab]), nextTokenTargets(b), { inPlaceBackward: true });
-  };
-  const holdoutBatches = chunk(holdoutTok, cfg.batch_size).map((items) => padBatch(items, padId));
-  const evaluate = (): number =>
-    noGrad(() => {
-      if (cfg.method === 'lora') setLoraTraining(model, false);
-      let sum = 0;
-      let n = 0;
-      for (const b of holdoutBatches)
-        tidy(() => {
-          sum += crossEntropy(reshape(model.logits(model.forward(b.ids, b.batch, { positions: b.positions })), [b.batch * b.time, vocab]), nextTokenTargets(b), { reduction: 'sum' }).item();
-          n += b.lossTokens;
-        });
-      if (cfg.method === 'lora') setLoraTraining(model, true);
-      return sum / n;
-    });
+  // ---- loss and holdout ----
+  const loss = sftLoss(model, { checkpoint: cfg.gradient_checkpointing, rngs });
+  // Holdout batches as large as the biggest training batch: without a backward they need far less memory.
+  const evaluate = holdoutTok.length > 0 ? holdoutEvaluator(model, holdoutTok, padId, Math.max(cfg.batch_size * cfg.max_length, 4096), cfg.method === 'lora') : undefined;
 
   // ---- train ----
-  const holdoutLossBefore = holdoutBatches.length > 0 && !cfg.resume ? evaluate() : undefined;
+  const holdoutLossBefore = evaluate !== undefined && !cfg.resume ? evaluate() : undefined;
   if (holdoutLossBefore !== undefined) log(`holdout loss before training: ${holdoutLossBefore.toFixed(4)}`);
   if (cfg.method === 'lora') setLoraTraining(model, true);
   const result = await train({
     params,
-    loss: (b: Batch) => ({ loss: batchLoss(b), tokens: b.ids.length }),
-    batches: iterator,
-    evaluate: holdoutBatches.length > 0 ? evaluate : undefined,
+    loss,
+    batches,
+    evaluate,
     steps: cfg.steps,
     lr: cfg.lr,
     schedule: cfg.schedule,
@@ -124,7 +99,7 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
     signal: hooks.signal,
   });
   if (cfg.method === 'lora') setLoraTraining(model, false);
-  const holdoutLossAfter = holdoutBatches.length > 0 ? evaluate() : undefined;
+  const holdoutLossAfter = result.finalHoldout ?? evaluate?.(); // the last step's evaluation is of the final weights
 
   // ---- save ----
   let output: string;
@@ -139,47 +114,16 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   return { result, output, trainExamples: trainTok.length, holdoutExamples: holdoutTok.length, trainableParams, holdoutLossBefore, holdoutLossAfter };
 }
 
-function chunk<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
+/** Tokens of the largest padded batch: the longest examples, batch_size of them (or fewer under a token budget). */
+function maxBatchTokens(examples: readonly TokenizedExample[], cfg: SftConfig): number {
+  const longest = Math.max(...examples.map((e) => e.ids.length));
+  const padded = bucketLength(longest, cfg.max_length);
+  const rows = cfg.max_batch_tokens > 0 ? Math.max(1, Math.min(cfg.batch_size, Math.floor(cfg.max_batch_tokens / padded))) : cfg.batch_size;
+  return rows * padded;
 }
 
-/** Rows [from, to) of a batch. */
-function sliceRows(b: Batch, from: number, to: number): Batch {
-  const t = b.time;
-  const labels = b.labels.subarray(from * t, to * t);
-  return {
-    ids: b.ids.subarray(from * t, to * t),
-    labels,
-    batch: to - from,
-    time: t,
-    positions: b.positions.subarray(from * t, to * t),
-    segments: b.segments?.subarray(from * t, to * t),
-    lossTokens: labels.reduce((n, l) => n + (l >= 0 ? 1 : 0), 0),
-  };
-}
-
-/** Stacks rows of equal length into one batch. */
-function concatRows(rows: Batch[]): Batch {
-  const cat = (xs: Int32Array[]): Int32Array => {
-    const out = new Int32Array(xs.reduce((n, x) => n + x.length, 0));
-    let at = 0;
-    for (const x of xs) {
-      out.set(x, at);
-      at += x.length;
-    }
-    return out;
-  };
-  return {
-    ids: cat(rows.map((r) => r.ids)),
-    labels: cat(rows.map((r) => r.labels)),
-    batch: rows.reduce((n, r) => n + r.batch, 0),
-    time: rows[0]!.time,
-    positions: cat(rows.map((r) => r.positions)),
-    segments: rows[0]!.segments === undefined ? undefined : cat(rows.map((r) => r.segments!)),
-    lossTokens: rows.reduce((n, r) => n + r.lossTokens, 0),
-  };
+function gb(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(2)} GB`;
 }
 
 export function checkOutDir(cfg: SftConfig): void {

@@ -11,6 +11,7 @@ import { backward } from '../tensor/autograd.ts';
 import { scale } from '../tensor/ops/elementwise.ts';
 import type { Rng } from '../tensor/random.ts';
 import { keep, tidy, Tensor } from '../tensor/tensor.ts';
+import { poolStats, resetPoolPeaks } from '../tensor/pool.ts';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-io.ts';
 
 /** Where batches come from; its position is saved in checkpoints so a resumed run sees the same data. */
@@ -60,15 +61,25 @@ export interface StepMetrics {
   loss: number;
   lr: number;
   grad_norm: number;
+  /** Tokens the step processed (padding included). */
+  tokens: number;
   tokens_per_s: number;
   holdout_loss?: number;
+  /** Seconds the holdout evaluation took (steps that evaluate). */
+  eval_s?: number;
   elapsed_s: number;
+  /** Tensor memory after the step (MiB): in use, idle in the pool, and the most held at once during the step. */
+  live_mb: number;
+  pooled_mb: number;
+  peak_mb: number;
 }
 
 export interface TrainResult {
   steps: number;
   stoppedBy: 'done' | 'early-stop' | 'interrupted';
   bestHoldout?: number;
+  /** The holdout loss of the final weights, when the last step evaluated. */
+  finalHoldout?: number;
   lastCheckpoint?: string;
 }
 
@@ -123,6 +134,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
 
   const start = performance.now();
   let stoppedBy: TrainResult['stoppedBy'] = 'done';
+  let finalHoldout: number | undefined;
   try {
     while (step < o.steps) {
       // Let the event loop run between steps: signal handlers (Ctrl-C) only fire when it does.
@@ -132,6 +144,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         break;
       }
       const t0 = performance.now();
+      resetPoolPeaks();
       const lr = lrAt(schedule, step);
       let lossSum = 0;
       let tokens = 0;
@@ -151,10 +164,20 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       opt.update(lr);
       opt.zeroGrad();
       step++;
-      const m: StepMetrics = { step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens_per_s: tokens / ((performance.now() - t0) / 1000), elapsed_s: (performance.now() - start) / 1000 };
+      const stepSecs = (performance.now() - t0) / 1000;
       const evalNow = o.evaluate !== undefined && o.evalEvery !== undefined && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps);
-      if (evalNow) {
-        m.holdout_loss = o.evaluate!();
+      let holdout: number | undefined;
+      const t1 = performance.now();
+      if (evalNow) holdout = o.evaluate!();
+      const mem = poolStats();
+      const m: StepMetrics = {
+        step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / stepSecs, elapsed_s: (performance.now() - start) / 1000,
+        live_mb: mib(mem.liveBytes), pooled_mb: mib(mem.pooledBytes), peak_mb: mib(mem.peakHeldBytes),
+      };
+      finalHoldout = holdout;
+      if (holdout !== undefined) {
+        m.holdout_loss = holdout;
+        m.eval_s = (performance.now() - t1) / 1000;
         if (bestHoldout === undefined || m.holdout_loss < bestHoldout) {
           bestHoldout = m.holdout_loss;
           badEvals = 0;
@@ -172,7 +195,11 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
   } finally {
     opt.dispose();
   }
-  return { steps: step, stoppedBy, bestHoldout, lastCheckpoint };
+  return { steps: step, stoppedBy, bestHoldout, finalHoldout, lastCheckpoint };
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }
 
 function restore(p: Tensor, data: Float32Array | undefined, what: string): void {

@@ -1,6 +1,6 @@
 // Elementwise ops with broadcasting, scalar affine maps and unary activations, with their gradients.
 import type { BinaryOp, UnaryOp } from '../../backend/backend.ts';
-import { record, Tensor } from '../tensor.ts';
+import { contiguousStrides, record, Tensor } from '../tensor.ts';
 import { broadcastShape, broadcastStrides, sumTo } from './broadcast.ts';
 
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
@@ -13,6 +13,18 @@ function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
 
 export function add(a: Tensor, b: Tensor): Tensor {
   return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [sumTo(g, a.shape), sumTo(g, b.shape)]);
+}
+
+/**
+ * a + branch (same shapes), written over branch's storage: a residual connection whose branch output (a
+ * linear layer's, which no backward reads) need not outlive the sum. Gradients as add's.
+ */
+export function addToBranch(a: Tensor, branch: Tensor): Tensor {
+  if (a.dtype !== branch.dtype || a.shape.join() !== branch.shape.join()) throw new Error(`addToBranch: [${a.shape.join(', ')}] and [${branch.shape.join(', ')}] differ`);
+  const out = branch.view(branch.shape);
+  const strides = contiguousStrides(a.shape);
+  a.backend.binary('add', a.buffer as Float32Array, a.offset, strides, branch.buffer as Float32Array, branch.offset, strides, out.f, a.shape);
+  return record(out, 'add', [a, branch], (g) => [g, g]);
 }
 
 export function sub(a: Tensor, b: Tensor): Tensor {

@@ -38,16 +38,18 @@ export interface RopeOptions {
   invFreq: Float32Array;
   /** Interleaved pairs (2i, 2i+1) as in llama2.c/GGUF; otherwise halves (i, i+dim/2) as in HF. */
   interleaved: boolean;
+  /** Rotate x's own storage instead of a copy: only for an x that nothing reads afterwards (its producer's backward included). */
+  inPlace?: boolean;
 }
 
-/** Rotary position embedding on x (B, T, H, D). */
+/** Rotary position embedding on x (B, T, H, D). Its backward needs no activation: rotating in place frees one per call. */
 export function rope(x: Tensor, opts: RopeOptions): Tensor {
   const dim = x.dim(-1);
   const heads = x.dim(-2);
   const rows = x.size / (dim * heads);
   if (opts.positions.length !== rows) throw new Error(`rope: ${opts.positions.length} positions for ${rows} rows`);
   if (opts.invFreq.length !== dim / 2) throw new Error(`rope: ${opts.invFreq.length} frequencies for head dim ${dim}`);
-  const out = Tensor.empty(x.shape, x.dtype);
+  const out = opts.inPlace === true ? x.view(x.shape) : Tensor.empty(x.shape, x.dtype);
   x.backend.rope(x.f, out.f, rows, heads, dim, opts.positions, opts.invFreq, opts.interleaved, false);
   return record(out, 'rope', [x], (g) => {
     const gx = Tensor.empty(x.shape, x.dtype);

@@ -1,0 +1,58 @@
+// The analytic memory estimate of a training step: weights, gradients and optimizer moments, the activations
+// autograd keeps per token (counted from what each op of the Llama layer saves), and the output head's chunk.
+import type { LlamaModel } from '../model/llama.ts';
+import { loraLayers } from '../adapters/apply.ts';
+import { bytesPerElement } from '../tensor/dtype.ts';
+import { defaultChunkRows } from '../tensor/ops/linear-loss.ts';
+
+export interface MemoryEstimate {
+  /** Every weight as stored (frozen bf16 or f32). */
+  weightsBytes: number;
+  /** Gradients and AdamW's two moments of the trainable parameters (f32 each). */
+  optimizerBytes: number;
+  /** What the forward keeps for the backward, for the step's tokens. */
+  activationsBytes: number;
+  /** The output head's logits for one chunk of rows, and the hidden-state gradient the fused loss keeps. */
+  headBytes: number;
+  totalBytes: number;
+}
+
+export interface StepShape {
+  /** Tokens in the step's batch, padding included (rows × padded length). */
+  tokens: number;
+  gradientCheckpointing?: boolean;
+  /** LoRA dropout above 0 keeps a dropped copy of each adapted layer's input. */
+  dropout?: number;
+}
+
+/** f32 values a decoder layer keeps per token for its backward. */
+export function activationFloatsPerToken(model: LlamaModel, dropout = 0): number {
+  const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: k, headDim: e } = model.config;
+  // Residual stream in and after attention, two norm outputs and their rstd, q/k/v (RoPE rotates in place),
+  // the attention output and its logsumexp, gate, up and their SwiGLU product; the branch outputs of o_proj and
+  // down_proj become the residual sums (addToBranch), so they are the next residual, not extra.
+  let floats = 2 * d + 2 * (d + 1) + h * e + 2 * k * e + h * e + h + 3 * f;
+  const layer0 = model.model.layers[0]!;
+  for (const { layer } of loraLayers(layer0)) {
+    floats += layer.r; // x·Aᵀ
+    if (dropout > 0) floats += layer.base_layer.weight.dim(1); // the dropped-out input
+  }
+  return floats;
+}
+
+export function estimateTrainingMemory(model: LlamaModel, step: StepShape): MemoryEstimate {
+  let weightsBytes = 0;
+  let trainable = 0;
+  for (const [, t] of model.namedTensors()) {
+    weightsBytes += t.size * bytesPerElement(t.dtype);
+    if (t.requiresGrad) trainable += t.size;
+  }
+  const optimizerBytes = 3 * 4 * trainable;
+  const { hiddenSize: d, numLayers, vocabSize } = model.config;
+  const perLayer = activationFloatsPerToken(model, step.dropout);
+  // With checkpointing only each layer's input stays, plus one layer's activations while it is recomputed.
+  const layers = step.gradientCheckpointing === true ? numLayers * d + perLayer : numLayers * perLayer;
+  const activationsBytes = 4 * step.tokens * (layers + 2 * d); // + the embedding output and the final norm
+  const headBytes = 4 * (Math.min(defaultChunkRows(vocabSize), step.tokens) * vocabSize + step.tokens * d);
+  return { weightsBytes, optimizerBytes, activationsBytes, headBytes, totalBytes: weightsBytes + optimizerBytes + activationsBytes + headBytes };
+}
