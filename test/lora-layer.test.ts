@@ -111,6 +111,7 @@ test('LoRA dropout: training only, inverted scaling, seeded', () => {
   const twin = make(9);
   twin.training = true;
   assert.deepEqual(twin.forward(x).toArray(), y, 'same seed, same mask');
+  assert.notDeepEqual(twin.forward(x).toArray(), y, 'each call draws a new mask');
 });
 
 test('at init the wrapped model equals the base; disabled adapter equals the base', () => {

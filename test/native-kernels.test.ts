@@ -281,6 +281,24 @@ test('affine, swiglu and swigluBackward', { skip }, () => {
   }
 });
 
+test('dropout regenerates the reference mask exactly, threaded and in place', { skip }, () => {
+  for (const n of SIZES) {
+    const x = uniform(n, 0.5, 2); // no zeros, so a zero output always means dropped
+    for (const [p, seed] of [[0.1, 7], [0.5, 0xdeadbeef], [0, 3]] as const) {
+      const expected = out(n);
+      R.dropout(x, expected, n, p, seed);
+      eachIsa((isa) => {
+        const actual = out(n);
+        withTwoThreads(() => N!.dropout(x, actual, n, p, seed));
+        assertClose(actual, expected, `dropout p=${p} n=${n} ${isa}`, 0, 0);
+        const inPlace = x.slice();
+        N!.dropout(inPlace, inPlace, n, p, seed);
+        assertClose(inPlace, expected.subarray(0, n), `dropout in place p=${p} n=${n} ${isa}`, 0, 0);
+      });
+    }
+  }
+});
+
 // ---- reductions ----
 
 test('reduceSum: bias gradient, row sums, full sums and rank-4 patterns', { skip }, () => {

@@ -30,6 +30,8 @@ struct KernelTable {
                const float* inv_freq, bool interleaved, bool inverse);
   void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
   void (*swiglu_backward)(const float* gate, const float* up, const float* gout, float* ggate, float* gup, int64_t n);
+  // Inverted dropout with a mask hashed from (seed, start + i); see impl/kernels_elementwise.inc.
+  void (*dropout)(const float* x, float* out, int64_t n, uint32_t start, uint32_t seed, int32_t threshold, float scale);
   void (*softmax)(const float* x, float* y, int64_t r0, int64_t r1, int64_t n, int64_t causal_len, int64_t causal_offset);
   void (*softmax_backward)(const float* y, const float* gy, float* gx, int64_t r0, int64_t r1, int64_t n);
   void (*logprob_gather)(const float* logits, const int32_t* targets, float* out, float* lse, int64_t r0, int64_t r1,

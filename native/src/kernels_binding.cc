@@ -245,6 +245,24 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dropout(x, out, n, seed, threshold, scale): out may alias x.
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  Args a(info, "dropout");
+  Arr<float> x = a.f32(0, "x"), out = a.f32(1, "out");
+  int64_t n = a.integer(2, "n");
+  const uint32_t seed = static_cast<uint32_t>(a.integer(3, "seed"));
+  const int32_t threshold = static_cast<int32_t>(a.integer(4, "threshold"));
+  const float scale = static_cast<float>(a.number(5, "scale"));
+  a.need(x, n, "x");
+  a.need(out, n, "out");
+  if (!a.ok()) return info.Env().Undefined();
+  const KernelTable& K = kernels();
+  run_rows(n, 1, kMathGrain, [&](int64_t b, int64_t e) {
+    K.dropout(x.p + b, out.p + b, e - b, static_cast<uint32_t>(b), seed, threshold, scale);
+  });
+  return info.Env().Undefined();
+}
+
 // softmax(x, y, rows, n, causalQueryLen, causalOffset); the offset may be negative.
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   Args a(info, "softmax");
@@ -426,6 +444,7 @@ void RegisterKernels(Napi::Env env, Napi::Object exports) {
       {"rope", Rope},
       {"swiglu", Swiglu},
       {"swigluBackward", SwigluBackward},
+      {"dropout", Dropout},
       {"softmax", Softmax},
       {"softmaxBackward", SoftmaxBackward},
       {"logprobGather", LogprobGather},

@@ -2,7 +2,7 @@
 import { keep, tidy, Tensor } from '../tensor/tensor.ts';
 import { Rng } from '../tensor/random.ts';
 import { uniform, zeros } from '../tensor/ops/create.ts';
-import { mul, scale } from '../tensor/ops/elementwise.ts';
+import { scale } from '../tensor/ops/elementwise.ts';
 import { loraLinear } from '../tensor/ops/lora.ts';
 import { matmul } from '../tensor/ops/matmul.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
@@ -72,17 +72,9 @@ export class LoraLinear extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.enabled) return this.base_layer.forward(x);
-    const xd = this.training && this.dropout > 0 ? mul(x, this.dropoutMask(x.shape)) : x;
-    return loraLinear(x, this.base_layer.weight, this.base_layer.bias, this.lora_A.weight, this.lora_B.weight, this.scaling, xd); // (..., out)
-  }
-
-  /** Inverted dropout: kept inputs are scaled by 1/(1-p) so the expectation is unchanged. */
-  private dropoutMask(shape: readonly number[]): Tensor {
-    const mask = Tensor.empty(shape, 'f32');
-    const m = mask.f;
-    const keepScale = 1 / (1 - this.dropout);
-    for (let i = 0; i < m.length; i++) m[i] = this.dropoutRng.uniform() < this.dropout ? 0 : keepScale;
-    return mask;
+    // One draw per call fixes this call's mask; backward regenerates it from the seed.
+    const dropout = this.training && this.dropout > 0 ? { p: this.dropout, seed: this.dropoutRng.nextU32() } : undefined;
+    return loraLinear(x, this.base_layer.weight, this.base_layer.bias, this.lora_A.weight, this.lora_B.weight, this.scaling, dropout); // (..., out)
   }
 
   /** scaling·B·A (out, in) in f32. */

@@ -99,6 +99,11 @@ export interface Backend {
   /** Writes ggate and gup. */
   swigluBackward(gate: FloatArray, up: FloatArray, gout: FloatArray, ggate: FloatArray, gup: FloatArray, n: number): void;
   /**
+   * Inverted dropout: out[i] = x[i]/(1-p) or 0, the mask a hash of (seed, i) (src/backend/dropout-mask.ts), so the
+   * same call regenerates it. out may alias x.
+   */
+  dropout(x: FloatArray, out: FloatArray, n: number, p: number, seed: number): void;
+  /**
    * Row softmax of x (rows, n). With causalQueryLen > 0, row r is query i = r % causalQueryLen and
    * only columns j <= i + causalOffset take part; masked entries of y are 0.
    */

@@ -1,6 +1,7 @@
 // Native non-GEMM kernels: a thin adapter from Backend ops to the addon's positional functions (native/src/kernels_*.cc).
 import type { Backend, BinaryOp, UnaryOp } from './backend.ts';
 import type { NativeAddon } from './addon.ts';
+import { dropoutParams } from './dropout-mask.ts';
 
 // Op codes of native/src/kernels.h.
 const BINARY_CODE: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
@@ -57,6 +58,10 @@ export function nativeKernels(addon: NativeAddon): Omit<Backend, 'name' | 'matmu
       addon.rope(x, out, rows, heads, dim, positions, invFreq, interleaved, inverse),
     swiglu: (gate, up, out, n) => addon.swiglu(gate, up, out, n),
     swigluBackward: (gate, up, gout, ggate, gup, n) => addon.swigluBackward(gate, up, gout, ggate, gup, n),
+    dropout(x, out, n, p, seed) {
+      const { threshold, scale } = dropoutParams(p);
+      addon.dropout(x, out, n, seed >>> 0, threshold, scale);
+    },
     softmax: (x, y, rows, n, causalQueryLen, causalOffset) => addon.softmax(x, y, rows, n, causalQueryLen, causalOffset),
     softmaxBackward: (y, gy, gx, rows, n) => addon.softmaxBackward(y, gy, gx, rows, n),
     logprobGather: (logits, targets, out, lse, rows, vocab, ignoreIndex) =>

@@ -1,7 +1,8 @@
-// Reference (plain TypeScript) matmul, fused layers (rmsnorm, rope, swiglu, softmax, log-prob gather, embedding) and AdamW.
+// Reference (plain TypeScript) matmul, fused layers (rmsnorm, rope, swiglu, dropout, softmax, log-prob gather, embedding) and AdamW.
 import type { Backend, WeightArray } from './backend.ts';
 import { bf16ToF32 } from './bf16.ts';
 import { sigmoid } from './reference-elementwise.ts';
+import { dropoutKeeps, dropoutParams } from './dropout-mask.ts';
 
 /** Element reader that hides whether the weights are floats or bf16 bits. */
 function reader(w: WeightArray): (i: number) => number {
@@ -22,7 +23,7 @@ function checkTarget(t: number, vocab: number, row: number): void {
 }
 
 export const referenceLayers: Pick<Backend,
-  'matmul' | 'rmsnorm' | 'rmsnormBackward' | 'rope' | 'swiglu' | 'swigluBackward' | 'softmax' | 'softmaxBackward' |
+  'matmul' | 'rmsnorm' | 'rmsnormBackward' | 'rope' | 'swiglu' | 'swigluBackward' | 'dropout' | 'softmax' | 'softmaxBackward' |
   'logprobGather' | 'logprobGatherBackward' | 'embedding' | 'embeddingBackward' | 'adamw'> = {
   matmul({ a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate }) {
     const bAt = reader(b);
@@ -95,6 +96,11 @@ export const referenceLayers: Pick<Backend,
 
   swiglu(gate, up, out, n) {
     for (let i = 0; i < n; i++) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+  },
+
+  dropout(x, out, n, p, seed) {
+    const { threshold, scale } = dropoutParams(p);
+    for (let i = 0; i < n; i++) out[i] = dropoutKeeps(seed >>> 0, i, threshold) ? x[i] * scale : 0;
   },
 
   swigluBackward(gate, up, gout, ggate, gup, n) {

@@ -28,6 +28,7 @@ const MAX_LENGTH = 512;
 const TRAIN_EXAMPLES = 400;
 const HOLDOUT_EXAMPLES = 49;
 const PAD = 0;
+const DROPOUT = 0.05; // whet train's default
 
 export interface RealisticRow {
   vocab: number;
@@ -75,7 +76,7 @@ export async function benchTrainRealistic(opts: { json: boolean; quick: boolean 
     if (child.status !== 0) throw new WhetError(`bench train --realistic (${label(row)}) failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return JSON.parse(child.stdout.trim().split('\n').pop()!) as ChildResult;
   };
-  process.stderr.write(`bench train --realistic: SmolLM2-135M shape, LoRA r16 all-linear on a bf16 base, batch ${BATCH}, max length ${MAX_LENGTH}, lengths log-normal (median 160)\n`);
+  process.stderr.write(`bench train --realistic: SmolLM2-135M shape, LoRA r16 all-linear (dropout ${DROPOUT}) on a bf16 base, batch ${BATCH}, max length ${MAX_LENGTH}, lengths log-normal (median 160)\n`);
   for (const vocab of opts.quick ? [50257] : [50257, 151936]) {
     const rows: RealisticRow[] = opts.quick || vocab > 1e5 ? [{ vocab, batching: 'padded', holdout: false }] : [
       { vocab, batching: 'padded', holdout: false },
@@ -114,7 +115,7 @@ export async function benchTrainRealisticChild(row: RealisticRow, quick: boolean
   const runtimeBytes = process.memoryUsage().rss; // node and the code, before any tensor
   const cfg = configFromHf({ ...SMOLLM2_135M, vocab_size: row.vocab });
   const model = LlamaModel.random(cfg, new Rng(1), { dtype: 'bf16' });
-  applyLora(model, { r: 16, alpha: 32, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  const [first] = applyLora(model, { r: 16, alpha: 32, dropout: DROPOUT, targetModules: 'all-linear', seed: 1 });
   trimPool(); // the f32 buffers random init made the bf16 weights from
   (globalThis as { gc?: () => void }).gc?.(); // and return them now: a loaded model never makes them
   const examples = syntheticExamples(TRAIN_EXAMPLES, row.vocab, 7, row.fixedLength);
@@ -127,7 +128,7 @@ export async function benchTrainRealisticChild(row: RealisticRow, quick: boolean
   const steps = quick ? 3 : 9;
   const timed: { tokens: number; secs: number; padding: number }[] = [];
   let maxStepTokens = 0;
-  const loss = sftLoss(model, { checkpoint: false, rngs: [] });
+  const loss = sftLoss(model, { checkpoint: false, rngs: [first!.dropoutRng] });
   try {
     await train({
       params: new Map(model.namedTensors().filter(([, t]) => t.requiresGrad)),

@@ -11,8 +11,7 @@ import { LlamaModel } from '../model/llama.ts';
 import { applyLora } from '../adapters/apply.ts';
 import { AdamW } from '../optim/adamw.ts';
 import { backward } from '../tensor/autograd.ts';
-import { crossEntropy } from '../tensor/ops/loss.ts';
-import { reshape } from '../tensor/ops/shape.ts';
+import { linearCrossEntropy } from '../tensor/ops/linear-loss.ts';
 import { Rng } from '../tensor/random.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { trimPool } from '../tensor/pool.ts';
@@ -61,7 +60,7 @@ export async function benchTrainChild(method: 'lora' | 'full', quick: boolean): 
   const targets = Int32Array.from({ length: BATCH * SEQ }, (_, i) => (i * 104729 + 1) % cfg.vocabSize);
   const step = (): void =>
     tidy(() => {
-      const loss = crossEntropy(reshape(model.logits(model.forward(ids, BATCH)), [BATCH * SEQ, cfg.vocabSize]), targets, { inPlaceBackward: true });
+      const loss = linearCrossEntropy(model.forward(ids, BATCH), model.headWeight(), targets); // as SFT computes it
       backward(loss);
       opt.update();
       opt.zeroGrad();

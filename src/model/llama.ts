@@ -4,7 +4,7 @@
 //
 // Dimension legend: B batch, T new tokens, S keys (cached + new), D hidden, H query heads,
 // K key/value heads, E head dim, F MLP hidden, V vocabulary.
-import { keep, tidy, Tensor } from '../tensor/tensor.ts';
+import { dropRecomputable, keep, tidy, Tensor } from '../tensor/tensor.ts';
 import { isGradEnabled } from '../tensor/grad-mode.ts';
 import type { Rng } from '../tensor/random.ts';
 import { ones, randn } from '../tensor/ops/create.ts';
@@ -186,8 +186,11 @@ export class LlamaModel extends Module {
     const ctx: Context = { batch, time, rope: { positions, invFreq: this.invFreq, interleaved: false }, segments: opts.segments, caches: opts.caches };
     let x = this.model.embed_tokens.forward(ids, [batch, time]); // (B, T, D)
     for (const layer of this.model.layers) {
-      if (opts.checkpoint === true) x = checkpoint(([h]) => layer.forward(h!, ctx), [x], opts.rngs);
-      else if (isGradEnabled()) x = layer.forward(x, ctx);
+      if (opts.checkpoint === true) x = checkpoint(([h]) => dropRecomputable(() => layer.forward(h!, ctx)), [x], opts.rngs);
+      else if (isGradEnabled()) {
+        const input = x;
+        x = dropRecomputable(() => layer.forward(input, ctx)); // norm outputs and SwiGLU products: recomputed in backward
+      }
       else {
         // Without a backward nothing need outlive the layer: memory is one layer's activations, not all of them.
         const input = x;

@@ -63,7 +63,7 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const { batches, description } = sftBatchSource(trainTok, cfg, padId);
   log(`data: ${description}; holdout ${holdoutTok.length}`);
-  const estimate = estimateTrainingMemory(model, { tokens: cfg.packing ? cfg.batch_size * cfg.max_length : maxBatchTokens(trainTok, cfg), gradientCheckpointing: cfg.gradient_checkpointing, dropout: cfg.method === 'lora' ? cfg.dropout : 0 });
+  const estimate = estimateTrainingMemory(model, { tokens: cfg.packing ? cfg.batch_size * cfg.max_length : maxBatchTokens(trainTok, cfg), gradientCheckpointing: cfg.gradient_checkpointing });
   log(`memory estimate for the largest batch: ${gb(estimate.totalBytes)} (weights ${gb(estimate.weightsBytes)}, optimizer ${gb(estimate.optimizerBytes)}, activations ${gb(estimate.activationsBytes)}, output head ${gb(estimate.headBytes)})`);
 
   // ---- loss and holdout ----

@@ -66,6 +66,8 @@ export function backward(root: Tensor, gradOutput?: Tensor): void {
         continue;
       }
       const inputGrads = t.node.backward(g);
+      // Every reader of t has had its backward now: a recomputed activation can leave memory again.
+      t.redropAfterBackward();
       // A rule may hand g itself on (add, reshape): the first such use takes g over, later ones copy it.
       let gTaken = g === gradOutput;
       t.node.inputs.forEach((input, j) => {

@@ -4,10 +4,13 @@
 import { bytesPerElement, newArray, type AnyArray, type DType } from './dtype.ts';
 
 // Sixteen classes per doubling: a fresh buffer is at most 1/16 larger than asked (≈3% on average). A request
-// takes the smallest idle buffer up to three doublings larger (best fit), so a step of shorter sequences runs
-// in the buffers a longer step left behind instead of faulting in fresh pages (≈2 s per GB on these machines).
+// takes the smallest idle buffer up to a doubling larger (best fit). When a fresh buffer would push the pool past
+// its bound, it takes one up to three doublings larger instead, so a step of shorter sequences runs in the
+// buffers a longer step left behind instead of evicting and faulting in fresh pages (≈2 s per GB here); below
+// the bound a fresh exact buffer is better, since a long-lived tensor in an oversized buffer wastes the rest.
 const CLASSES_PER_DOUBLING = 16;
 const SMALL = 1024; // up to this many elements, classes are sizes rounded up to a multiple of 64
+const FIT_SPAN = CLASSES_PER_DOUBLING;
 const REUSE_SPAN = 3 * CLASSES_PER_DOUBLING;
 
 /** The smallest class size ≥ n elements, and its index. */
@@ -62,14 +65,16 @@ function take(dtype: DType, index: number): AnyArray | undefined {
   return a;
 }
 
-/**
- * Drops idle buffers, longest idle first, so that with a fresh buffer of `bytes` the allocator holds no more
- * than the working set (with the class round-up) plus the slack.
- */
+/** What the pool may hold with a fresh buffer of `bytes`: the working set (with the class round-up) plus the slack. */
+function bound(bytes: number): number {
+  return Math.max(workingSet * (1 + 1 / CLASSES_PER_DOUBLING), stats.liveBytes + bytes) + slackBytes;
+}
+
+/** Drops idle buffers, longest idle first, so that a fresh buffer of `bytes` keeps the pool within its bound. */
 function evictFor(bytes: number): void {
-  const bound = Math.max(workingSet * (1 + 1 / CLASSES_PER_DOUBLING), stats.liveBytes + bytes) + slackBytes;
+  const limit = bound(bytes);
   for (const a of idle) {
-    if (stats.liveBytes + stats.pooledBytes + bytes <= bound) break;
+    if (stats.liveBytes + stats.pooledBytes + bytes <= limit) break;
     idle.delete(a);
     const list = free[dtypeOf(a)][sizeClass(a.length).index]!;
     list.splice(list.indexOf(a), 1);
@@ -78,16 +83,24 @@ function evictFor(bytes: number): void {
   }
 }
 
+/** The smallest idle buffer in classes [from, to]. */
+function takeBetween(dtype: DType, from: number, to: number): AnyArray | undefined {
+  let a: AnyArray | undefined;
+  for (let i = from; i <= to && a === undefined; i++) a = take(dtype, i);
+  return a;
+}
+
 /**
  * A buffer of at least n elements (its first n are the tensor's); contents arbitrary unless zero is set.
- * An idle buffer of the same class is reused, else one up to a doubling larger, else a fresh one is made.
+ * An idle buffer up to a doubling larger is reused; else, when a fresh one would exceed the bound, an idle one
+ * up to three doublings larger; else a fresh one is made.
  */
 export function acquire(dtype: DType, n: number, zero: boolean): AnyArray {
   const { index, size } = sizeClass(n);
-  let a: AnyArray | undefined;
-  for (let i = index; i <= index + REUSE_SPAN && a === undefined; i++) a = take(dtype, i);
+  const bytes = size * bytesPerElement(dtype);
+  let a = takeBetween(dtype, index, index + FIT_SPAN);
+  if (a === undefined && stats.liveBytes + stats.pooledBytes + bytes > bound(bytes)) a = takeBetween(dtype, index + FIT_SPAN + 1, index + REUSE_SPAN);
   if (a === undefined) {
-    const bytes = size * bytesPerElement(dtype);
     evictFor(bytes);
     a = newArray(dtype, size);
     stats.allocatedBytes += bytes;

@@ -14,10 +14,13 @@ export interface GradNode {
 }
 
 interface Storage {
-  data: AnyArray;
+  /** null while dropped for recomputation. */
+  data: AnyArray | null;
   refs: number;
   /** Whether the array goes back to the pool when the last view is disposed. */
   pooled: boolean;
+  /** Rebuilds the contents of a dropped array (set by ops whose output is cheap to recompute). */
+  recompute?: { fill: (out: AnyArray) => void; length: number; dtype: DType; dropped: boolean };
 }
 
 export function sizeOf(shape: readonly number[]): number {
@@ -75,6 +78,25 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
+// ---- selective recomputation: cheap activations leave memory after their block and return when backward reads them ----
+const recomputeSinks: Tensor[][] = [];
+
+/**
+ * Runs fn (one block of a forward), then drops the contents of every recomputable tensor it made (norm outputs,
+ * SwiGLU products): reading one again, in backward, recomputes it from the op's inputs, and backward drops it
+ * again once its producer's gradient is done. Correct whatever reads them; cheap when only backward does.
+ */
+export function dropRecomputable<T>(fn: () => T): T {
+  const sink: Tensor[] = [];
+  recomputeSinks.push(sink);
+  try {
+    return fn();
+  } finally {
+    recomputeSinks.pop();
+    for (const t of sink) t.dropForRecompute();
+  }
+}
+
 let liveTensors = 0;
 /** Number of tensors created and not yet disposed (for leak tests). */
 export function liveTensorCount(): number {
@@ -122,13 +144,54 @@ export class Tensor {
     return new Tensor(st, shape, this.dtype, offset);
   }
 
+  /** A view whose contents the caller overwrites (in-place ops): the storage stops being recomputable from its op. */
+  overwriteView(): Tensor {
+    this.live().recompute = undefined;
+    return this.view(this.shape);
+  }
+
   get disposed(): boolean {
     return this.storage === null;
   }
 
-  private live(): Storage {
-    if (this.storage === null) throw new Error('tensor used after dispose');
-    return this.storage;
+  /** The storage, its contents recomputed first if they were dropped. */
+  private live(): Storage & { data: AnyArray } {
+    const st = this.storage;
+    if (st === null) throw new Error('tensor used after dispose');
+    if (st.data === null) {
+      const r = st.recompute!;
+      st.data = acquire(r.dtype, r.length, false);
+      r.fill(st.data);
+    }
+    return st as Storage & { data: AnyArray };
+  }
+
+  /**
+   * Marks an op's output as cheap to recompute by fill (which writes the whole storage from the op's inputs, still
+   * held for its backward); inside dropRecomputable it is then dropped after the block. Only for outputs on the
+   * autograd tape: others are freed by their scope anyway.
+   */
+  recomputable(fill: (out: AnyArray) => void): this {
+    const st = this.live();
+    if (this.node !== null && st.pooled) {
+      st.recompute = { fill, length: this.offset + this.size, dtype: this.dtype, dropped: false };
+      recomputeSinks[recomputeSinks.length - 1]?.push(this);
+    }
+    return this;
+  }
+
+  /** Frees a recomputable tensor's contents (they come back on the next read). */
+  dropForRecompute(): void {
+    const st = this.storage;
+    if (st === null || st.data === null || st.recompute === undefined) return;
+    release(st.data);
+    st.data = null;
+    st.recompute.dropped = true;
+  }
+
+  /** After backward has passed this tensor's node: drops it again if it had been dropped in forward and re-read since. */
+  redropAfterBackward(): void {
+    if (this.storage?.recompute?.dropped === true) this.dropForRecompute();
   }
 
   /** The whole storage array (elements from `offset`, `size` of them, are this tensor's). */
@@ -183,7 +246,7 @@ export class Tensor {
     this.node = null;
     liveTensors--;
     for (const s of scopes) s.delete(this);
-    if (--st.refs === 0 && st.pooled) release(st.data);
+    if (--st.refs === 0 && st.pooled && st.data !== null) release(st.data);
   }
 
   /** Marks this tensor a leaf that collects gradients in `.grad`. */

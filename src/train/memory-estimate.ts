@@ -21,23 +21,23 @@ export interface StepShape {
   /** Tokens in the step's batch, padding included (rows × padded length). */
   tokens: number;
   gradientCheckpointing?: boolean;
-  /** LoRA dropout above 0 keeps a dropped copy of each adapted layer's input. */
-  dropout?: number;
 }
 
 /** f32 values a decoder layer keeps per token for its backward. */
-export function activationFloatsPerToken(model: LlamaModel, dropout = 0): number {
+export function activationFloatsPerToken(model: LlamaModel): number {
   const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: k, headDim: e } = model.config;
-  // Residual stream in and after attention, two norm outputs and their rstd, q/k/v (RoPE rotates in place),
-  // the attention output and its logsumexp, gate, up and their SwiGLU product; the branch outputs of o_proj and
-  // down_proj become the residual sums (addToBranch), so they are the next residual, not extra.
-  let floats = 2 * d + 2 * (d + 1) + h * e + 2 * k * e + h * e + h + 3 * f;
+  // Residual stream in and after attention, the two norms' rstd, q/k/v (RoPE rotates in place), the attention
+  // output and its logsumexp, gate and up. The norm outputs and the SwiGLU product are recomputed in backward
+  // (recomputedFloatsPerToken); the branch outputs of o_proj and down_proj become the residual sums (addToBranch).
+  let floats = 2 * d + 2 + h * e + 2 * k * e + h * e + h + 2 * f;
   const layer0 = model.model.layers[0]!;
-  for (const { layer } of loraLayers(layer0)) {
-    floats += layer.r; // x·Aᵀ
-    if (dropout > 0) floats += layer.base_layer.weight.dim(1); // the dropped-out input
-  }
+  for (const { layer } of loraLayers(layer0)) floats += layer.r; // x·Aᵀ (dropout's mask is regenerated, not kept)
   return floats;
+}
+
+/** f32 values per token that backward rebuilds for one layer at a time: two norm outputs and the SwiGLU product. */
+export function recomputedFloatsPerToken(model: LlamaModel): number {
+  return 2 * model.config.hiddenSize + model.config.intermediateSize;
 }
 
 export function estimateTrainingMemory(model: LlamaModel, step: StepShape): MemoryEstimate {
@@ -49,9 +49,9 @@ export function estimateTrainingMemory(model: LlamaModel, step: StepShape): Memo
   }
   const optimizerBytes = 3 * 4 * trainable;
   const { hiddenSize: d, numLayers, vocabSize } = model.config;
-  const perLayer = activationFloatsPerToken(model, step.dropout);
+  const perLayer = activationFloatsPerToken(model);
   // With checkpointing only each layer's input stays, plus one layer's activations while it is recomputed.
-  const layers = step.gradientCheckpointing === true ? numLayers * d + perLayer : numLayers * perLayer;
+  const layers = (step.gradientCheckpointing === true ? numLayers * d + perLayer : numLayers * perLayer) + recomputedFloatsPerToken(model);
   const activationsBytes = 4 * step.tokens * (layers + 2 * d); // + the embedding output and the final norm
   const headBytes = 4 * (Math.min(defaultChunkRows(vocabSize), step.tokens) * vocabSize + step.tokens * d);
   return { weightsBytes, optimizerBytes, activationsBytes, headBytes, totalBytes: weightsBytes + optimizerBytes + activationsBytes + headBytes };

@@ -21,7 +21,7 @@ export function add(a: Tensor, b: Tensor): Tensor {
  */
 export function addToBranch(a: Tensor, branch: Tensor): Tensor {
   if (a.dtype !== branch.dtype || a.shape.join() !== branch.shape.join()) throw new Error(`addToBranch: [${a.shape.join(', ')}] and [${branch.shape.join(', ')}] differ`);
-  const out = branch.view(branch.shape);
+  const out = branch.overwriteView();
   const strides = contiguousStrides(a.shape);
   a.backend.binary('add', a.buffer as Float32Array, a.offset, strides, branch.buffer as Float32Array, branch.offset, strides, out.f, a.shape);
   return record(out, 'add', [a, branch], (g) => [g, g]);

@@ -1,4 +1,5 @@
 // Fused transformer ops: embedding, RMSNorm, RoPE, SwiGLU, softmax and flash-style attention.
+import type { FloatArray } from '../../backend/backend.ts';
 import { record, Tensor } from '../tensor.ts';
 import { zeros } from './create.ts';
 
@@ -28,7 +29,7 @@ export function rmsnorm(x: Tensor, weight: Tensor, eps: number): Tensor {
     const gw = zeros(weight.shape, weight.dtype);
     x.backend.rmsnormBackward(x.f, weight.f, rstd.f, g.f, gx.f, gw.f, rows, dim);
     return [gx, gw];
-  });
+  }).recomputable((o) => x.backend.rmsnorm(x.f, weight.f, o as FloatArray, rstd.f, rows, dim, eps)); // rstd's rewrite is identical
 }
 
 export interface RopeOptions {
@@ -49,7 +50,7 @@ export function rope(x: Tensor, opts: RopeOptions): Tensor {
   const rows = x.size / (dim * heads);
   if (opts.positions.length !== rows) throw new Error(`rope: ${opts.positions.length} positions for ${rows} rows`);
   if (opts.invFreq.length !== dim / 2) throw new Error(`rope: ${opts.invFreq.length} frequencies for head dim ${dim}`);
-  const out = opts.inPlace === true ? x.view(x.shape) : Tensor.empty(x.shape, x.dtype);
+  const out = opts.inPlace === true ? x.overwriteView() : Tensor.empty(x.shape, x.dtype);
   x.backend.rope(x.f, out.f, rows, heads, dim, opts.positions, opts.invFreq, opts.interleaved, false);
   return record(out, 'rope', [x], (g) => {
     const gx = Tensor.empty(x.shape, x.dtype);
@@ -75,7 +76,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     const gu = Tensor.empty(up.shape, up.dtype);
     gate.backend.swigluBackward(gate.f, up.f, g.f, gg.f, gu.f, gate.size);
     return [gg, gu];
-  });
+  }).recomputable((o) => gate.backend.swiglu(gate.f, up.f, o as FloatArray, gate.size));
 }
 
 /** Softmax over the last axis; with causal, x is (..., Tq, Tk) and query i sees keys j <= i + Tk - Tq. */

@@ -1,5 +1,5 @@
-// Fused LoRA linear: x·Wᵀ (+ b) + s·(xd·Aᵀ)·Bᵀ in one output buffer, keeping only x, xd and the rank-r
-// product xd·Aᵀ for backward (the unfused form holds three more full-width activations per layer).
+// Fused LoRA linear: x·Wᵀ (+ b) + s·(drop(x)·Aᵀ)·Bᵀ in one output buffer, keeping only x and the rank-r product
+// drop(x)·Aᵀ for backward. Dropout's mask is a hash of (seed, index), regenerated in backward, so it costs no memory.
 import { record, Tensor } from '../tensor.ts';
 import { gemm as product } from './matmul.ts';
 
@@ -8,43 +8,64 @@ function gemm(a: Tensor, transA: boolean, b: Tensor, transB: boolean, m: number,
   return product({ t: a, trans: transA }, { t: b, trans: transB }, 1, m, k, n, shape, into);
 }
 
+/** Dropout on the LoRA branch's input: probability p, and the seed that fixes this call's mask. */
+export interface LoraDropout {
+  p: number;
+  seed: number;
+}
+
 /**
  * x (..., in), weight (out, in) (frozen, f32 or bf16), bias (out) or undefined, a (r, in), b (out, r),
- * scale s, xd = the LoRA branch's input (x, or x after dropout). Returns (..., out).
+ * scale s, optional dropout of the branch's input. Returns (..., out).
  */
-export function loraLinear(x: Tensor, weight: Tensor, bias: Tensor | undefined, a: Tensor, b: Tensor, s: number, xd: Tensor = x): Tensor {
+export function loraLinear(x: Tensor, weight: Tensor, bias: Tensor | undefined, a: Tensor, b: Tensor, s: number, dropout?: LoraDropout): Tensor {
   const [outF, inF] = weight.shape as [number, number];
   const r = a.dim(0);
   const rows = x.size / inF;
   const be = x.backend;
   const outShape = [...x.shape.slice(0, -1), outF];
+  const dropped = dropout !== undefined && dropout.p > 0;
+  /** The branch's input (rows, in): x itself, or a fresh dropped-out copy the caller disposes. */
+  const branchInput = (): Tensor => {
+    if (!dropped) return x;
+    const xd = Tensor.empty(x.shape, x.dtype);
+    be.dropout(x.f, xd.f, x.size, dropout.p, dropout.seed);
+    return xd;
+  };
   const y = gemm(x, false, weight, true, rows, inF, outF, outShape); // (rows, out)
+  const xd = branchInput();
   const xa = gemm(xd, false, a, true, rows, inF, r, [rows, r]); // (rows, r)
+  if (xd !== x) xd.dispose();
   const xas = Tensor.empty([rows, r], x.dtype);
   be.affine(xa.f, xas.f, xas.size, s, 0);
   gemm(xas, false, b, true, rows, r, outF, outShape, y);
   xas.dispose();
   if (bias !== undefined) be.binary('add', y.f, 0, [outF, 1], bias.f, 0, [0, 1], y.f, [rows, outF]);
-  const inputs = bias === undefined ? [x, weight, a, b, xd] : [x, weight, a, b, xd, bias];
+  const inputs = bias === undefined ? [x, weight, a, b] : [x, weight, a, b, bias];
   return record(y, 'loraLinear', inputs, (g) => {
-    // g (rows, out); gxa = s·g·B (rows, r) serves the A and xd gradients.
+    // g (rows, out); gxa = s·g·B (rows, r) serves the A and x gradients.
     const gxa = gemm(g, false, b, false, rows, outF, r, [rows, r]);
     be.affine(gxa.f, gxa.f, gxa.size, s, 0);
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
-      gx = gemm(g, false, weight, false, rows, outF, inF, x.shape);
-      if (xd === x) gemm(gxa, false, a, false, rows, r, inF, x.shape, gx);
+      gx = gemm(gxa, false, a, false, rows, r, inF, x.shape);
+      if (dropped) be.dropout(gx.f, gx.f, gx.size, dropout.p, dropout.seed); // back through the same mask and scale
+      gemm(g, false, weight, false, rows, outF, inF, x.shape, gx);
     }
-    const gxd = xd !== x && xd.requiresGrad ? gemm(gxa, false, a, false, rows, r, inF, xd.shape) : null;
     const gw = weight.requiresGrad ? gemm(g, true, x, false, outF, rows, inF, weight.shape) : null;
-    const ga = a.requiresGrad ? gemm(gxa, true, xd, false, r, rows, inF, a.shape) : null;
+    let ga: Tensor | null = null;
+    if (a.requiresGrad) {
+      const xdAgain = branchInput();
+      ga = gemm(gxa, true, xdAgain, false, r, rows, inF, a.shape);
+      if (xdAgain !== x) xdAgain.dispose();
+    }
     let gb: Tensor | null = null;
     if (b.requiresGrad) {
       gb = gemm(g, true, xa, false, outF, rows, r, b.shape);
       be.affine(gb.f, gb.f, gb.size, s, 0);
     }
     gxa.dispose();
-    const grads: (Tensor | null)[] = [gx, gw, ga, gb, gxd];
+    const grads: (Tensor | null)[] = [gx, gw, ga, gb];
     if (bias !== undefined) {
       const gbias = bias.requiresGrad ? Tensor.empty(bias.shape, bias.dtype) : null;
       if (gbias !== null) be.reduceSum(g.f, [rows, outF], gbias.f, [0, 1], outF);

@@ -31,8 +31,6 @@ export function gatherLogProbs(logits: Tensor, targets: Int32Array, ignoreIndex 
 export interface CrossEntropyOptions {
   ignoreIndex?: number;
   reduction?: 'mean' | 'sum';
-  /** The backward overwrites the logits with their gradient, saving a (rows × vocab) buffer: only for logits nothing else reads afterwards. */
-  inPlaceBackward?: boolean;
 }
 
 export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEntropyOptions = {}): Tensor {
@@ -56,7 +54,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, opts: CrossEnt
   return record(out, 'crossEntropy', [logits], (g) => {
     const perRow = Tensor.empty([rows], logits.dtype);
     logits.backend.fill(perRow.f, 0, rows, -g.f[0]! / divisor);
-    const gl = opts.inPlaceBackward === true ? logits.view(logits.shape) : Tensor.empty(logits.shape, logits.dtype);
+    const gl = Tensor.empty(logits.shape, logits.dtype);
     logits.backend.logprobGatherBackward(logits.f, targets, lse.f, perRow.f, gl.f, rows, vocab, ignoreIndex);
     perRow.dispose();
     return [gl];
