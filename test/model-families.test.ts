@@ -12,7 +12,7 @@ import { KVCache } from '../src/model/kv-cache.ts';
 import { writeHfFolder } from '../src/model/hf-folder.ts';
 import { loadModel } from '../src/model/load.ts';
 import type { SafetensorsTensor } from '../src/formats/safetensors.ts';
-import { readHfTokenizerFiles } from '../src/model/tokenizer-hf.ts';
+import { readHfTokenizerFiles } from '../src/tokenizer/hf.ts';
 import { hfReferenceLogits } from './helpers/hf-reference.ts';
 
 const base = { hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 50, rms_norm_eps: 1e-6, max_position_embeddings: 64 };

@@ -8,11 +8,11 @@ import { readGguf, type GgufValue } from '../src/formats/gguf.ts';
 import { writeGguf, type GgufWriteValue } from '../src/formats/gguf-write.ts';
 import {
   ggufTokenizerMetadataFromHf, hfTokenizerFilesFromGguf, readHfTokenizerFolder, writeHfTokenizerFolder, type HfTokenizerFolder,
-} from '../src/model/tokenizer-convert.ts';
-import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
-import { decodeSpmModel, encodeSpmModel } from '../src/model/tokenizer-spm-model.ts';
-import type { Tokenizer } from '../src/model/tokenizer.ts';
+} from '../src/tokenizer/convert.ts';
+import { tokenizerFromGguf } from '../src/tokenizer/gguf.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
+import { decodeSpmModel, encodeSpmModel } from '../src/tokenizer/spm-model.ts';
+import type { Tokenizer } from '../src/tokenizer/tokenizer.ts';
 import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, tinySpmMetadata, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
 
 const skip = skipWithoutSharedData('the tokenizer conversion tests on real vocabs');

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { GgufValue } from '../src/formats/gguf.ts';
-import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
-import { preTokenize } from '../src/model/tokenizer-unicode.ts';
+import { tokenizerFromGguf } from '../src/tokenizer/gguf.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
+import { preTokenize } from '../src/tokenizer/unicode.ts';
 import { readVectors, runVectors, skipWithoutSharedData, streamChunks } from './helpers/tokenizer-vectors.ts';
 
 const skipVectors = skipWithoutSharedData("the llama.cpp vectors on GGUF-rebuilt BPE vocabs");

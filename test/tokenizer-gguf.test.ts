@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readGguf } from '../src/formats/gguf.ts';
 import type { GgufValue } from '../src/formats/gguf.ts';
-import { tokenizerFromGguf } from '../src/model/tokenizer-gguf.ts';
+import { tokenizerFromGguf } from '../src/tokenizer/gguf.ts';
 import { WhetError } from '../src/errors.ts';
 import { readVectors, runVectors, SHARED_DATA, skipWithoutSharedData, streamChunks, tinySpmMetadata, VOCAB_DIR } from './helpers/tokenizer-vectors.ts';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { tokenizerFromJson } from '../src/model/tokenizer-hf.ts';
+import { tokenizerFromJson } from '../src/tokenizer/hf.ts';
 import { WhetError } from '../src/errors.ts';
 import { readVectors, runVectors, skipWithoutSharedData, streamChunks } from './helpers/tokenizer-vectors.ts';
 

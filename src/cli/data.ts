@@ -8,9 +8,9 @@ import { readGguf } from '../formats/gguf.ts';
 import { readDataset, splitExamples, type Dataset } from '../data/read.ts';
 import { tokenStats, type Summary, type TokenStats } from '../data/stats.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
-import { tokenizerFromGguf } from '../model/tokenizer-gguf.ts';
-import { tokenizerFromJson } from '../model/tokenizer-hf.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
+import { tokenizerFromJson } from '../tokenizer/hf.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { numberFlag, requireFlag } from './args.ts';
 import { UsageError } from './errors.ts';
 

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { generate, type GenerateOptions } from '../generate/generate.ts';
-import { chatTemplateOf, renderChat, type ChatMessage } from '../model/chat-template.ts';
+import { chatTemplateOf, renderChat, type ChatMessage } from '../tokenizer/chat-template.ts';
 import { choiceFlag, numberFlag, requireFlag } from './args.ts';
 
 export async function generateCommand(argv: string[]): Promise<number> {

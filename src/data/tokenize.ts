@@ -1,7 +1,7 @@
 // Tokenises an Example into ids and labels (-100 where no loss), cutting the loss mask by character spans of the rendered text and token offsets.
 import { WhetError } from '../errors.ts';
-import { chatTemplateOf, renderChat, type ChatMessage } from '../model/chat-template.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import { chatTemplateOf, renderChat, type ChatMessage } from '../tokenizer/chat-template.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { IGNORE_INDEX } from '../tensor/ops/loss.ts';
 import type { ChatTurn, Example } from './formats.ts';
 

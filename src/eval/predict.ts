@@ -4,8 +4,8 @@ import { WhetError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import type { ChatTurn, Example } from '../data/formats.ts';
 import type { LlamaModel } from '../model/llama.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
-import { chatTemplateOf, renderChat } from '../model/chat-template.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { chatTemplateOf, renderChat } from '../tokenizer/chat-template.ts';
 import { generate } from '../generate/generate.ts';
 import { StopMatcher } from '../generate/stop.ts';
 

@@ -5,7 +5,7 @@ import { noGrad } from '../tensor/grad-mode.ts';
 import { tidy } from '../tensor/tensor.ts';
 import { linearCrossEntropy } from '../tensor/ops/linear-loss.ts';
 import type { LlamaModel } from '../model/llama.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { Example } from '../data/formats.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
 import { nextTokenTargets, padBatch, type Batch } from '../data/batch.ts';

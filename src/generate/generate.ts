@@ -6,7 +6,7 @@ import { narrow, reshape } from '../tensor/ops/shape.ts';
 import { Rng } from '../tensor/random.ts';
 import { KVCache } from '../model/kv-cache.ts';
 import type { LlamaModel } from '../model/llama.ts';
-import type { Tokenizer } from '../model/tokenizer.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 import { StopMatcher } from './stop.ts';
 

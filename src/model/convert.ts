@@ -8,7 +8,7 @@ import { writeGguf, type GgufWriteTensor } from '../formats/gguf-write.ts';
 import { attentionHeads, fromGgufTensor, ggufMetadataFromHfConfig, hfConfigFromGguf, toGgufTensor } from '../formats/llama-names.ts';
 import { readSafetensorsFolder } from '../formats/safetensors-sharded.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
-import { ggufTokenizerMetadataFromHf, hfTokenizerFilesFromGguf, readHfTokenizerFolder } from './tokenizer-convert.ts';
+import { ggufTokenizerMetadataFromHf, hfTokenizerFilesFromGguf, readHfTokenizerFolder } from '../tokenizer/convert.ts';
 import { readJsonFile, writeHfFolder } from './hf-folder.ts';
 
 export interface ConvertResult {

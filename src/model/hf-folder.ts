@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../formats/atomic.ts';
 import { writeAll } from '../formats/file-io.ts';
 import { writeSafetensorsSharded } from '../formats/safetensors-sharded.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
-import { writeHfTokenizerFolder, type HfTokenizerFolder } from './tokenizer-convert.ts';
+import { writeHfTokenizerFolder, type HfTokenizerFolder } from '../tokenizer/convert.ts';
 
 export const MAX_SHARD_BYTES = 2 * 1024 ** 3;
 

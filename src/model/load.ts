@@ -11,9 +11,9 @@ import { readGguf, readGgufTensor } from '../formats/gguf.ts';
 import { attentionHeads, fromGgufTensor, hfConfigFromGguf } from '../formats/llama-names.ts';
 import { configFromHf, type ModelConfig } from './config.ts';
 import { LlamaModel } from './llama.ts';
-import type { Tokenizer } from './tokenizer.ts';
-import { tokenizerFromJson } from './tokenizer-hf.ts';
-import { tokenizerFromGguf } from './tokenizer-gguf.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { tokenizerFromJson } from '../tokenizer/hf.ts';
+import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
 
 export interface LoadOptions {
   /** 'f32' (default): every weight trainable in fp32. 'bf16': matrices frozen in bf16 (inference, LoRA). */

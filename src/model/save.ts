@@ -6,7 +6,7 @@ import type { SafetensorsTensor } from '../formats/safetensors.ts';
 import { configToHf } from './config.ts';
 import { readJsonFile, writeHfFolder } from './hf-folder.ts';
 import type { LoadedModel } from './load.ts';
-import { hfTokenizerFilesFromGguf, readHfTokenizerFolder } from './tokenizer-convert.ts';
+import { hfTokenizerFilesFromGguf, readHfTokenizerFolder } from '../tokenizer/convert.ts';
 
 /** Writes loaded.model (f32 weights, stored as f32 or rounded to bf16) to outDir. */
 export function saveModelFolder(loaded: LoadedModel, outDir: string, dtype: 'f32' | 'bf16' = 'f32'): void {

@@ -1,7 +1,7 @@
 // llama.cpp's tokenizer test vectors (shared/data/tokenizers/llamacpp-vocab), read exactly as its tests/test-tokenizer-0.cpp reads them.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Tokenizer } from '../../src/model/tokenizer.ts';
+import type { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import type { GgufValue } from '../../src/formats/gguf.ts';
 
 export const SHARED_DATA = path.resolve('../shared/data');

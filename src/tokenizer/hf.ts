@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { WhetError } from '../errors.ts';
 import { collectEosIds, createWindowDecodeStream, type DecodeOptions, type EncodeOptions, type TokenOffsets, type Tokenizer } from './tokenizer.ts';
-import { alignOffsets, type AlignOptions, type TokenPiece, type UnicodeForm } from './tokenizer-offsets.ts';
-import { UNICODE_TO_BYTE } from './tokenizer-unicode.ts';
+import { alignOffsets, type AlignOptions, type TokenPiece, type UnicodeForm } from './offsets.ts';
+import { UNICODE_TO_BYTE } from './unicode.ts';
 
 type Json = Record<string, unknown>;
 

@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { writeAll } from '../formats/file-io.ts';
-import { readHfTokenizerFiles, type HfTokenizerFiles } from './tokenizer-hf.ts';
+import { readHfTokenizerFiles, type HfTokenizerFiles } from './hf.ts';
 
-export { hfTokenizerFilesFromGguf } from './tokenizer-convert-hf.ts';
-export { ggufTokenizerMetadataFromHf, type GgufTokenizerOptions } from './tokenizer-convert-gguf.ts';
+export { hfTokenizerFilesFromGguf } from './convert-hf.ts';
+export { ggufTokenizerMetadataFromHf, type GgufTokenizerOptions } from './convert-gguf.ts';
 
 export interface HfTokenizerFolder extends HfTokenizerFiles {
   /**

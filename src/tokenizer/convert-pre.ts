@@ -1,6 +1,6 @@
 // Byte-level BPE pre-tokenisers in both notations: GGUF's tokenizer.ggml.pre names and tokenizer.json's pre_tokenizer objects.
 import { WhetError } from '../errors.ts';
-import { PRE_TOKENIZER_REGEXES } from './tokenizer-unicode.ts';
+import { PRE_TOKENIZER_REGEXES } from './unicode.ts';
 
 type Json = Record<string, unknown>;
 
@@ -11,7 +11,7 @@ const QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}
 interface Family {
   /** The name written to GGUF for this family. */
   gguf: string;
-  /** Every tokenizer.ggml.pre name llama.cpp treats this way (as tokenizer-gguf.ts maps them). */
+  /** Every tokenizer.ggml.pre name llama.cpp treats this way (as gguf.ts maps them). */
   names: readonly string[];
   /** Split patterns applied before the byte-level mapping; none means ByteLevel's own GPT-2 regex. */
   patterns: readonly string[];

@@ -1,10 +1,10 @@
 // Hugging Face tokenizer files → GGUF tokenizer metadata, as llama.cpp's convert_hf_to_gguf.py writes it (SentencePiece-style byte-fallback BPE as 'llama', byte-level BPE as 'gpt2').
 import { WhetError } from '../errors.ts';
 import type { GgufWriteValue } from '../formats/gguf-write.ts';
-import { ggufPreName } from './tokenizer-convert-pre.ts';
-import type { HfTokenizerFolder } from './tokenizer-convert.ts';
-import { tokenizerFromJson } from './tokenizer-hf.ts';
-import { decodeSpmModel, SPM_BYTE, SPM_CONTROL, SPM_NORMAL, SPM_UNKNOWN, SPM_UNUSED, SPM_USER_DEFINED } from './tokenizer-spm-model.ts';
+import { ggufPreName } from './convert-pre.ts';
+import type { HfTokenizerFolder } from './convert.ts';
+import { tokenizerFromJson } from './hf.ts';
+import { decodeSpmModel, SPM_BYTE, SPM_CONTROL, SPM_NORMAL, SPM_UNKNOWN, SPM_UNUSED, SPM_USER_DEFINED } from './spm-model.ts';
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 // SentencePiece BPE as llama.cpp runs it (llm_tokenizer_spm): merge the adjacent pair whose token scores highest, then resegment unknown pieces into bytes.
-import { Heap } from './tokenizer-heap.ts';
+import { Heap } from './heap.ts';
 
 export interface SpmVocab {
   tokenId(text: string): number | undefined;

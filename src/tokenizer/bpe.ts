@@ -1,5 +1,5 @@
 // Byte-level BPE as llama.cpp runs it (llm_tokenizer_bpe_session): within each pre-tokenised word, merge the adjacent pair of lowest merge rank until none is left.
-import { Heap } from './tokenizer-heap.ts';
+import { Heap } from './heap.ts';
 
 export interface BpeVocab {
   tokenId(text: string): number | undefined;

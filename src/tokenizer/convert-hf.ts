@@ -1,9 +1,9 @@
 // GGUF tokenizer metadata → Hugging Face tokenizer files (tokenizer.json, tokenizer_config.json, generation_config, and tokenizer.model for SentencePiece vocabs), as transformers' GGUF converters build them.
 import type { GgufValue } from '../formats/gguf.ts';
-import { hfPreTokenizer } from './tokenizer-convert-pre.ts';
-import type { HfTokenizerFolder } from './tokenizer-convert.ts';
-import { tokenizerFromGguf } from './tokenizer-gguf.ts';
-import { encodeSpmModel, SPM_BYTE, SPM_CONTROL, SPM_NORMAL, SPM_UNKNOWN, SPM_UNUSED, SPM_USER_DEFINED, type SpmPiece } from './tokenizer-spm-model.ts';
+import { hfPreTokenizer } from './convert-pre.ts';
+import type { HfTokenizerFolder } from './convert.ts';
+import { tokenizerFromGguf } from './gguf.ts';
+import { encodeSpmModel, SPM_BYTE, SPM_CONTROL, SPM_NORMAL, SPM_UNKNOWN, SPM_UNUSED, SPM_USER_DEFINED, type SpmPiece } from './spm-model.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 type Json = Record<string, unknown>;
