@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The `whet` command: registers the TypeScript loader, then runs the CLI.
-import { register } from 'tsx/esm/api';
+// The `whet` command: runs the compiled CLI (dist/, built by `npm install` or `npm run build`).
+import { main } from '../dist/cli/main.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,4 +1,4 @@
-// Runs every test/**/*.test.ts file with node's built-in test runner (TypeScript through tsx).
+// Builds dist/, then runs every test/**/*.test.ts file with node's built-in test runner (TypeScript through tsx).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +9,10 @@ function find(dir) {
     return statSync(p).isDirectory() ? find(p) : p.endsWith('.test.ts') ? [p] : [];
   });
 }
+
+// The CLI tests run bin/whet.js, which runs dist/: compile it first so it is never stale (incremental, so quick).
+const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : find('test').sort();

@@ -1,7 +1,6 @@
 // `whet data inspect|validate|split`: look at a dataset (formats, duplicates, token lengths), check every row, or write a seeded train/holdout split.
 import { existsSync, mkdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { WhetError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { readGguf } from '../formats/gguf.ts';
@@ -11,13 +10,9 @@ import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
 import { tokenizerFromJson } from '../tokenizer/hf.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { numberFlag, requireFlag } from './args.ts';
+import { parseCommand, subcommand, type CommandSpec } from './options.ts';
+import { dataSpec } from './specs.ts';
 import { UsageError } from './errors.ts';
-
-const USAGE = `usage:
-  whet data inspect FILE [--model PATH] [--template FILE] [--max-len N] [--json]
-  whet data validate FILE [--model PATH] [--template FILE]
-  whet data split FILE [--holdout 0.1] [--seed 0] --out-dir DIR`;
 
 // Only the tokenizer: a model folder's tokenizer files, or a GGUF's metadata (no weights are read).
 function loadTokenizer(path: string): Tokenizer {
@@ -70,19 +65,12 @@ function statsTable(s: TokenStats): string {
   return lines.join('\n');
 }
 
-function fileArg(positionals: string[]): string {
-  if (positionals.length !== 1) throw new UsageError(`expected one dataset file\n${USAGE}`);
-  return positionals[0]!;
-}
-
-async function inspect(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { model: { type: 'string' }, template: { type: 'string' }, 'max-len': { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  const file = fileArg(positionals);
-  const maxLen = numberFlag(values['max-len'], 'max-len', { integer: true, min: 1 });
+async function inspect(spec: CommandSpec, argv: string[]): Promise<number> {
+  const parsed = parseCommand(spec, argv);
+  if (parsed === null) return 0;
+  const values = parsed.values as { model?: string; template?: string; 'max-len'?: number; json: boolean };
+  const file = parsed.positionals[0]!;
+  const maxLen = values['max-len'];
   const data = readDataset(file);
   const errors = [...data.errors];
   let stats: TokenStats | undefined;
@@ -114,13 +102,11 @@ async function inspect(argv: string[]): Promise<number> {
   return errorCount > 0 ? 1 : 0;
 }
 
-async function validate(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { model: { type: 'string' }, template: { type: 'string' } },
-  });
-  const file = fileArg(positionals);
+async function validate(spec: CommandSpec, argv: string[]): Promise<number> {
+  const parsed = parseCommand(spec, argv);
+  if (parsed === null) return 0;
+  const values = parsed.values as { model?: string; template?: string };
+  const file = parsed.positionals[0]!;
   const data = readDataset(file, { maxErrors: 50 });
   const errors = [...data.errors];
   let errorCount = data.errorCount;
@@ -141,17 +127,12 @@ async function validate(argv: string[]): Promise<number> {
   return 1;
 }
 
-async function split(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { holdout: { type: 'string', default: '0.1' }, seed: { type: 'string', default: '0' }, 'out-dir': { type: 'string' } },
-  });
-  const file = fileArg(positionals);
-  const fraction = numberFlag(values.holdout, 'holdout', { min: 0 })!;
+async function split(spec: CommandSpec, argv: string[]): Promise<number> {
+  const parsed = parseCommand(spec, argv);
+  if (parsed === null) return 0;
+  const { holdout: fraction, seed, 'out-dir': outDir } = parsed.values as { holdout: number; seed: number; 'out-dir': string };
+  const file = parsed.positionals[0]!;
   if (fraction >= 1) throw new UsageError(`--holdout must be below 1, got ${fraction}`);
-  const seed = numberFlag(values.seed, 'seed', { integer: true })!;
-  const outDir = requireFlag(values['out-dir'], 'out-dir');
   const data = readDataset(file, { maxErrors: 10 });
   if (data.errorCount > 0) {
     for (const e of data.errors) process.stderr.write(`${e}\n`);
@@ -175,14 +156,9 @@ async function split(argv: string[]): Promise<number> {
   return 0;
 }
 
+const handlers: Record<string, (spec: CommandSpec, argv: string[]) => Promise<number>> = { 'data inspect': inspect, 'data validate': validate, 'data split': split };
+
 export async function dataCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === 'inspect') return inspect(rest);
-  if (sub === 'validate') return validate(rest);
-  if (sub === 'split') return split(rest);
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return sub === undefined ? 2 : 0;
-  }
-  throw new UsageError(`unknown subcommand '${sub}'\n${USAGE}`);
+  const chosen = subcommand(dataSpec, argv);
+  return chosen === null ? 0 : handlers[chosen.spec.name]!(chosen.spec, chosen.argv);
 }

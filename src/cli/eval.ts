@@ -1,7 +1,6 @@
 // `whet eval`: scores a model (or a file of its predictions) on a dataset: exact/normalised match, SQL execution
 // accuracy, a user scorer, or the holdout loss (ppl) of the data's target tokens; optionally against the model
 // before fine-tuning (--base, or the --model without its --adapter), with a forgetting check and a report.
-import { parseArgs } from 'node:util';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -15,12 +14,12 @@ import { targetLoss } from '../eval/target-loss.ts';
 import { perplexity, type PerplexityResult } from '../eval/perplexity.ts';
 import { forgettingSummaryLine, forgettingVerdict, type ForgettingResult } from '../eval/forgetting.ts';
 import { writeReport, type SummaryRow } from '../eval/report.ts';
-import { choiceFlag, numberFlag, requireFlag } from './args.ts';
+import { parseCommand } from './options.ts';
+import { EVAL_METRICS, evalSpec } from './specs.ts';
 import { UsageError } from './errors.ts';
 import { Progress } from './progress.ts';
 
-const METRICS = ['exact', 'normalized', 'sql', 'ppl', 'scorer'] as const;
-type Metric = (typeof METRICS)[number];
+type Metric = (typeof EVAL_METRICS)[number];
 
 const LABELS: Record<Metric, string> = {
   exact: 'exact match',
@@ -54,38 +53,15 @@ interface TaskOptions {
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      adapter: { type: 'string' },
-      base: { type: 'string' },
-      data: { type: 'string' },
-      metric: { type: 'string' },
-      scorer: { type: 'string' },
-      db: { type: 'string' },
-      predictions: { type: 'string' },
-      'save-predictions': { type: 'string' },
-      'max-tokens': { type: 'string', default: '256' },
-      stop: { type: 'string', multiple: true },
-      limit: { type: 'string' },
-      'batch-size': { type: 'string', default: '8' },
-      'sql-timeout': { type: 'string', default: '10' },
-      dtype: { type: 'string', default: 'f32' },
-      forgetting: { type: 'string' },
-      'forgetting-threshold': { type: 'string' },
-      report: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const metric = requireFlag(choiceFlag(values.metric, 'metric', METRICS), 'metric');
-  const dataPath = requireFlag(values.data, 'data');
-  const maxTokens = numberFlag(values['max-tokens'], 'max-tokens', { integer: true, min: 1 })!;
-  const limit = numberFlag(values.limit, 'limit', { integer: true, min: 1 });
-  const batchSize = numberFlag(values['batch-size'], 'batch-size', { integer: true, min: 1 })!;
-  const sqlTimeout = numberFlag(values['sql-timeout'], 'sql-timeout', { min: 0.001 })!;
-  const dtype = choiceFlag(values.dtype, 'dtype', ['f32', 'bf16'] as const)!;
-  const threshold = numberFlag(values['forgetting-threshold'], 'forgetting-threshold', { min: 0 }) ?? 0.1;
+  const parsed = parseCommand(evalSpec, argv);
+  if (parsed === null) return 0;
+  const values = parsed.values as {
+    model?: string; adapter?: string; base?: string; data: string; metric: Metric; scorer?: string; db?: string; predictions?: string;
+    'save-predictions'?: string; 'max-tokens': number; stop?: string[]; limit?: number; 'batch-size': number; 'sql-timeout': number;
+    dtype: 'f32' | 'bf16'; forgetting?: string; 'forgetting-threshold'?: number; report?: string; json: boolean;
+  };
+  const { metric, data: dataPath, 'max-tokens': maxTokens, limit, 'batch-size': batchSize, 'sql-timeout': sqlTimeout, dtype } = values;
+  const threshold = values['forgetting-threshold'] ?? 0.1;
   if (metric === 'scorer' && values.scorer === undefined) throw new UsageError('--metric scorer needs --scorer MODULE (.js, .mjs or .ts; default export (prediction, example) => number | boolean)');
   if (metric === 'sql' && values.db === undefined) throw new UsageError('--metric sql needs --db (a .sqlite file, or a folder of <db_id>/<db_id>.sqlite)');
   if (metric === 'ppl' && values.predictions !== undefined) throw new UsageError('--metric ppl scores the model itself; --predictions does not apply');

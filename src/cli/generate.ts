@@ -1,45 +1,31 @@
 // `whet generate`: text from a model; stdout carries only the generated text, diagnostics go to stderr.
-import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { generate, type GenerateOptions } from '../generate/generate.ts';
 import { chatTemplateOf, renderChat, type ChatMessage } from '../tokenizer/chat-template.ts';
-import { choiceFlag, numberFlag, requireFlag } from './args.ts';
+import { parseCommand } from './options.ts';
+import { generateSpec } from './specs.ts';
 
 export async function generateCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      adapter: { type: 'string' },
-      prompt: { type: 'string' },
-      chat: { type: 'boolean', default: false },
-      system: { type: 'string' },
-      'max-tokens': { type: 'string', default: '256' },
-      temperature: { type: 'string', default: '0.8' },
-      'top-k': { type: 'string', default: '0' },
-      'top-p': { type: 'string', default: '0.95' },
-      'min-p': { type: 'string', default: '0' },
-      'repetition-penalty': { type: 'string', default: '1' },
-      seed: { type: 'string', default: '0' },
-      stop: { type: 'string', multiple: true },
-      dtype: { type: 'string', default: 'f32' },
-    },
-  });
+  const parsed = parseCommand(generateSpec, argv);
+  if (parsed === null) return 0;
+  const values = parsed.values as {
+    model: string; adapter?: string; prompt?: string; chat: boolean; system?: string; 'max-tokens': number; temperature: number;
+    'top-k': number; 'top-p': number; 'min-p': number; 'repetition-penalty': number; seed: number; stop?: string[]; dtype: 'f32' | 'bf16';
+  };
   const opts: GenerateOptions = {
-    maxTokens: numberFlag(values['max-tokens'], 'max-tokens', { integer: true, min: 1 })!,
-    temperature: numberFlag(values.temperature, 'temperature', { min: 0 })!,
-    topK: numberFlag(values['top-k'], 'top-k', { integer: true, min: 0 })!,
-    topP: numberFlag(values['top-p'], 'top-p', { min: 0, max: 1 })!,
-    minP: numberFlag(values['min-p'], 'min-p', { min: 0, max: 1 })!,
-    repetitionPenalty: numberFlag(values['repetition-penalty'], 'repetition-penalty', { min: 0 })!,
-    seed: numberFlag(values.seed, 'seed', { integer: true })!,
+    maxTokens: values['max-tokens'],
+    temperature: values.temperature,
+    topK: values['top-k'],
+    topP: values['top-p'],
+    minP: values['min-p'],
+    repetitionPenalty: values['repetition-penalty'],
+    seed: values.seed,
     stopStrings: values.stop ?? [],
     onText: (text) => process.stdout.write(text),
   };
-  const dtype = choiceFlag(values.dtype, 'dtype', ['f32', 'bf16'] as const)!;
-  const loaded = loadModel(requireFlag(values.model, 'model'), { dtype });
+  const loaded = loadModel(values.model, { dtype: values.dtype });
   if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
   if (!values.chat) {
     const ids = loaded.tokenizer.encode(values.prompt ?? '', { addBos: true });

@@ -1,37 +1,54 @@
-// `whet <verb>`: dispatches to one module per verb; turns errors into one line and a non-zero exit.
+// `whet <verb>`: dispatches to one module per verb (loaded on demand); help, version and completion come from
+// the verb specs; errors become one line and a non-zero exit.
+import { createRequire } from 'node:module';
 import { UsageError } from './errors.ts';
+import { helpText, nearest } from './options.ts';
+import { COMMANDS } from './specs.ts';
 
 type Verb = (argv: string[]) => Promise<number>;
 
-const verbs: Record<string, { help: string; load: () => Promise<Verb> }> = {
-  generate: { help: 'generate text from a model (GGUF file or HF folder)', load: async () => (await import('./generate.ts')).generateCommand },
-  perplexity: { help: 'mean NLL and perplexity of a model on a text file', load: async () => (await import('./perplexity.ts')).perplexityCommand },
-  merge: { help: 'merge a PEFT LoRA adapter into its base model, writing a Hugging Face folder', load: async () => (await import('./merge.ts')).mergeCommand },
-  eval: { help: 'score a model or its predictions on a dataset (exact, normalized, sql, ppl, scorer)', load: async () => (await import('./eval.ts')).evalCommand },
-  train: { help: 'fine-tune a model on prompt/response data (full or LoRA)', load: async () => (await import('./train.ts')).trainCommand },
-  convert: { help: 'convert a GGUF file to a Hugging Face folder, or back', load: async () => (await import('./convert.ts')).convertCommand },
-  data: { help: 'inspect, validate or split a fine-tuning dataset', load: async () => (await import('./data.ts')).dataCommand },
-  bench: { help: 'measure kernel and model speed against the machine\'s limits', load: async () => (await import('./bench.ts')).benchCommand },
+const verbs: Record<string, () => Promise<Verb>> = {
+  generate: async () => (await import('./generate.ts')).generateCommand,
+  perplexity: async () => (await import('./perplexity.ts')).perplexityCommand,
+  merge: async () => (await import('./merge.ts')).mergeCommand,
+  eval: async () => (await import('./eval.ts')).evalCommand,
+  train: async () => (await import('./train.ts')).trainCommand,
+  convert: async () => (await import('./convert.ts')).convertCommand,
+  data: async () => (await import('./data.ts')).dataCommand,
+  bench: async () => (await import('./bench.ts')).benchCommand,
+  completion: async () => (await import('./completion.ts')).completionCommand,
 };
 
 function usage(): string {
-  const lines = Object.entries(verbs).map(([name, v]) => `  ${name.padEnd(12)} ${v.help}`);
-  return `usage: whet <verb> [options]\n\nverbs:\n${lines.join('\n')}\n`;
+  const lines = COMMANDS.map((c) => `  ${c.name.padEnd(12)} ${c.summary.split('; ')[0]!.replace(/\.$/, '')}`);
+  return `usage: whet <verb> [options]\n\nverbs:\n${lines.join('\n')}\n\nrun whet <verb> --help (or whet help <verb>) for a verb's options; whet --version prints the version\n`;
+}
+
+function version(): string {
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+  return pkg.version;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+  if (verb === undefined || verb === '--help' || verb === '-h') {
     process.stdout.write(usage());
-    return verb === undefined ? 1 : 0;
+    return verb === undefined ? 2 : 0;
   }
-  const entry = verbs[verb];
-  if (entry === undefined) {
-    process.stderr.write(`whet: unknown verb '${verb}'\n${usage()}`);
-    return 2;
+  if (verb === '--version' || verb === '-V') {
+    process.stdout.write(`whet ${version()}\n`);
+    return 0;
   }
+  if (verb === 'help') {
+    const spec = COMMANDS.find((c) => c.name === rest[0]);
+    if (rest[0] !== undefined && spec === undefined) return unknownVerb(rest[0]);
+    process.stdout.write(spec === undefined ? usage() : helpText(spec));
+    return 0;
+  }
+  const load = verbs[verb];
+  if (load === undefined) return unknownVerb(verb);
   try {
-    return await (await entry.load())(rest);
+    return await (await load())(rest);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`whet ${verb}: ${(err as Error).message}\n`);
@@ -47,4 +64,10 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write('(set WHET_DEBUG=1 for a stack trace)\n');
     return 1;
   }
+}
+
+function unknownVerb(verb: string): number {
+  const guess = nearest(verb, Object.keys(verbs));
+  process.stderr.write(`whet: unknown verb '${verb}'${guess !== undefined ? `; did you mean '${guess}'?` : ''}\n\n${usage()}`);
+  return 2;
 }

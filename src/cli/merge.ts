@@ -1,5 +1,4 @@
 // `whet merge --model PATH --adapter DIR --out DIR`: folds a PEFT LoRA adapter into the f32 base and writes a Hugging Face folder.
-import { parseArgs } from 'node:util';
 import { existsSync, statSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { resolve } from 'node:path';
@@ -7,22 +6,13 @@ import { loadModel } from '../model/load.ts';
 import { saveModelFolder } from '../model/save.ts';
 import { loadAdapter } from '../adapters/peft.ts';
 import { mergeLora } from '../adapters/apply.ts';
-import { choiceFlag, requireFlag } from './args.ts';
+import { parseCommand } from './options.ts';
+import { mergeSpec } from './specs.ts';
 
 export async function mergeCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      adapter: { type: 'string' },
-      out: { type: 'string' },
-      dtype: { type: 'string', default: 'f32' },
-    },
-  });
-  const modelPath = requireFlag(values.model, 'model');
-  const adapterDir = requireFlag(values.adapter, 'adapter');
-  const outDir = requireFlag(values.out, 'out');
-  const dtype = choiceFlag(values.dtype, 'dtype', ['f32', 'bf16'] as const)!;
+  const parsed = parseCommand(mergeSpec, argv);
+  if (parsed === null) return 0;
+  const { model: modelPath, adapter: adapterDir, out: outDir, dtype } = parsed.values as { model: string; adapter: string; out: string; dtype: 'f32' | 'bf16' };
   if (resolve(outDir) === resolve(modelPath)) throw new WhetError(`--out ${outDir} is the base model itself; write the merged model elsewhere`);
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new WhetError(`--out ${outDir} exists and is not a folder`);
 

@@ -1,30 +1,21 @@
 // `whet perplexity`: mean next-token NLL (nats/token) and perplexity of a model on a text file.
-import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel } from '../model/load.ts';
 import { perplexity } from '../eval/perplexity.ts';
-import { numberFlag, requireFlag } from './args.ts';
+import { parseCommand } from './options.ts';
+import { perplexitySpec } from './specs.ts';
 import { Progress } from './progress.ts';
 
 export async function perplexityCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      adapter: { type: 'string' },
-      text: { type: 'string' },
-      ctx: { type: 'string', default: '512' },
-      'max-tokens': { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const textPath = requireFlag(values.text, 'text');
+  const parsed = parseCommand(perplexitySpec, argv);
+  if (parsed === null) return 0;
+  const values = parsed.values as { model: string; adapter?: string; text: string; ctx: number; 'max-tokens'?: number; json: boolean };
+  const textPath = values.text;
   if (!existsSync(textPath)) throw new WhetError(`${textPath}: no such file`);
-  const ctx = numberFlag(values.ctx, 'ctx', { integer: true, min: 1 })!;
-  const maxTokens = numberFlag(values['max-tokens'], 'max-tokens', { integer: true, min: 2 });
-  const { model, tokenizer } = loadModel(requireFlag(values.model, 'model'));
+  const { ctx, 'max-tokens': maxTokens } = values;
+  const { model, tokenizer } = loadModel(values.model);
   if (values.adapter !== undefined) loadAdapter(values.adapter, model);
   let ids = tokenizer.encode(readFileSync(textPath, 'utf8'), { addBos: true });
   if (maxTokens !== undefined) ids = ids.slice(0, maxTokens);

@@ -1,19 +1,17 @@
 // `whet train --config FILE.yaml [--option value ...]`: supervised fine-tuning (full or LoRA); every config
 // option is also a flag. Progress on stderr; the run summary on stdout (JSON with --json).
-import { parseArgs } from 'node:util';
 import { checkOutDir, runSft } from '../recipes/sft.ts';
-import { flagOf, isSwitch, resolveSftConfig, SFT_KEYS } from '../recipes/sft-config.ts';
+import { flagOf, resolveSftConfig, SFT_KEYS } from '../recipes/sft-config.ts';
+import { parseCommand } from './options.ts';
+import { trainSpec } from './specs.ts';
 import { Progress } from './progress.ts';
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' }, json: { type: 'boolean' } };
-  for (const key of SFT_KEYS) {
-    options[flagOf(key)] = { type: isSwitch(key) ? 'boolean' : 'string' };
-    if (isSwitch(key)) options[`no-${flagOf(key)}`] = { type: 'boolean' }; // switches on by default turn off with --no-…
-  }
-  const { values } = parseArgs({ args: argv, options });
+  const parsed = parseCommand(trainSpec, argv, { noDefaults: true }); // defaults come from resolveSftConfig, under the config file
+  if (parsed === null) return 0;
+  const values = parsed.values;
   const flags: Record<string, unknown> = {};
-  for (const key of SFT_KEYS) flags[key] = values[`no-${flagOf(key)}`] === true ? false : values[flagOf(key)];
+  for (const key of SFT_KEYS) flags[key] = values[flagOf(key)];
   const cfg = resolveSftConfig(values.config as string | undefined, flags);
   checkOutDir(cfg);
 

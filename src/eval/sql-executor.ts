@@ -14,7 +14,9 @@ export interface SqlExecutorOptions {
   maxRows?: number;
 }
 
-const WORKER = fileURLToPath(new URL('./sql-worker.ts', import.meta.url));
+// The worker beside this module: compiled JavaScript in the package, TypeScript (through tsx) in a checkout's tests.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER = fileURLToPath(new URL(FROM_SOURCE ? './sql-worker.ts' : './sql-worker.js', import.meta.url));
 
 export class SqlExecutor {
   private child: ChildProcess | undefined;
@@ -65,7 +67,7 @@ export class SqlExecutor {
   private spawn(): Promise<ChildProcess | undefined> {
     if (this.child === undefined) {
       // Our own execArgv: the parent's may carry flags (--test, --inspect) that must not reach the child.
-      const child = fork(WORKER, [], { execArgv: ['--import', import.meta.resolve('tsx')], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(WORKER, [], { execArgv: FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : [], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       this.child = child;
       this.ready = new Promise((resolve) => {
         child.once('message', () => {

@@ -42,48 +42,50 @@ export interface SftConfig {
   resume: boolean;
 }
 
-type Spec =
+/** One option: its type and range, and a line saying what it means (whet train --help prints it). */
+export type SftOptionSpec = (
   | { type: 'string'; required?: boolean }
   | { type: 'number'; min?: number; max?: number; integer?: boolean }
   | { type: 'boolean' }
   | { type: 'choice'; choices: readonly string[] }
-  | { type: 'targets' };
+  | { type: 'targets' }
+) & { help: string };
 
-const SPEC: Record<keyof SftConfig, Spec> = {
-  method: { type: 'choice', choices: ['lora', 'full'] },
-  model: { type: 'string', required: true },
-  data: { type: 'string', required: true },
-  holdout: { type: 'string' },
-  holdout_fraction: { type: 'number', min: 0, max: 0.9 },
-  out: { type: 'string', required: true },
-  steps: { type: 'number', min: 1, integer: true },
-  lr: { type: 'number', min: 0 },
-  schedule: { type: 'choice', choices: ['cosine', 'linear', 'constant'] },
-  warmup_steps: { type: 'number', min: 0, integer: true },
-  min_lr_ratio: { type: 'number', min: 0, max: 1 },
-  weight_decay: { type: 'number', min: 0 },
-  batch_size: { type: 'number', min: 1, integer: true },
-  grad_accum: { type: 'number', min: 1, integer: true },
-  max_length: { type: 'number', min: 2, integer: true },
-  packing: { type: 'boolean' },
-  group_by_length: { type: 'boolean' },
-  max_batch_tokens: { type: 'number', min: 0, integer: true },
-  max_grad_norm: { type: 'number', min: 0 },
-  rank: { type: 'number', min: 1, integer: true },
-  alpha: { type: 'number', min: 0 },
-  dropout: { type: 'number', min: 0, max: 0.99 },
-  target_modules: { type: 'targets' },
-  rslora: { type: 'boolean' },
-  base_dtype: { type: 'choice', choices: ['f32', 'bf16'] },
-  gradient_checkpointing: { type: 'boolean' },
-  train_on_prompt: { type: 'boolean' },
-  chat_template: { type: 'string' },
-  seed: { type: 'number', integer: true },
-  save_every: { type: 'number', min: 0, integer: true },
-  eval_every: { type: 'number', min: 0, integer: true },
-  early_stopping_patience: { type: 'number', min: 1, integer: true },
-  keep_checkpoints: { type: 'number', min: 1, integer: true },
-  resume: { type: 'boolean' },
+export const SFT_SPEC: Record<keyof SftConfig, SftOptionSpec> = {
+  method: { type: 'choice', choices: ['lora', 'full'], help: 'full fine-tuning or LoRA adapters on a frozen base' },
+  model: { type: 'string', required: true, help: 'base model: a GGUF file or a Hugging Face folder' },
+  data: { type: 'string', required: true, help: 'training data (JSONL/JSON/CSV/txt: prompt/completion, messages, Alpaca, ShareGPT, text)' },
+  holdout: { type: 'string', help: 'holdout data file (default: a seeded fraction of --data)' },
+  holdout_fraction: { type: 'number', min: 0, max: 0.9, help: 'share of --data held out when no --holdout file is given' },
+  out: { type: 'string', required: true, help: 'output folder (adapter or model, checkpoints, metrics.jsonl)' },
+  steps: { type: 'number', min: 1, integer: true, help: 'optimizer steps' },
+  lr: { type: 'number', min: 0, help: 'peak learning rate' },
+  schedule: { type: 'choice', choices: ['cosine', 'linear', 'constant'], help: 'learning-rate schedule after warm-up' },
+  warmup_steps: { type: 'number', min: 0, integer: true, help: 'linear warm-up steps' },
+  min_lr_ratio: { type: 'number', min: 0, max: 1, help: 'final learning rate as a share of --lr' },
+  weight_decay: { type: 'number', min: 0, help: 'AdamW weight decay' },
+  batch_size: { type: 'number', min: 1, integer: true, help: 'examples (or packed rows) per micro-batch' },
+  grad_accum: { type: 'number', min: 1, integer: true, help: 'micro-batches per optimizer step' },
+  max_length: { type: 'number', min: 2, integer: true, help: 'tokens per example; longer ones are truncated' },
+  packing: { type: 'boolean', help: 'pack examples into rows of --max-length (no attention across examples)' },
+  group_by_length: { type: 'boolean', help: 'padded batches of similar lengths (less padding)' },
+  max_batch_tokens: { type: 'number', min: 0, integer: true, help: 'a padded batch holds at most this many tokens, padding included (0: no budget)' },
+  max_grad_norm: { type: 'number', min: 0, help: 'clip the gradient norm to this (0: no clipping)' },
+  rank: { type: 'number', min: 1, integer: true, help: 'LoRA rank r' },
+  alpha: { type: 'number', min: 0, help: 'LoRA alpha (scale alpha/r)' },
+  dropout: { type: 'number', min: 0, max: 0.99, help: 'LoRA dropout on the adapter input' },
+  target_modules: { type: 'targets', help: 'LoRA targets: all-linear or names such as q_proj,v_proj' },
+  rslora: { type: 'boolean', help: 'rank-stabilised LoRA (scale alpha/√r)' },
+  base_dtype: { type: 'choice', choices: ['f32', 'bf16'], help: 'storage of the frozen base weights (bf16 halves their memory)' },
+  gradient_checkpointing: { type: 'boolean', help: 'recompute each layer in backward: far less memory, about a third slower' },
+  train_on_prompt: { type: 'boolean', help: 'put loss on prompt tokens too, not only on responses' },
+  chat_template: { type: 'string', help: 'Jinja chat template file (default: the model\'s own)' },
+  seed: { type: 'number', integer: true, help: 'seed for initialisation, data order, holdout split and dropout' },
+  save_every: { type: 'number', min: 0, integer: true, help: 'checkpoint every N steps (0: only the last step)' },
+  eval_every: { type: 'number', min: 0, integer: true, help: 'holdout loss every N steps (0: only before and after)' },
+  early_stopping_patience: { type: 'number', min: 1, integer: true, help: 'stop after N evaluations without holdout improvement' },
+  keep_checkpoints: { type: 'number', min: 1, integer: true, help: 'checkpoints kept on disk' },
+  resume: { type: 'boolean', help: 'continue from the last checkpoint in --out' },
 };
 
 export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
@@ -93,17 +95,14 @@ export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
 };
 
-export const SFT_KEYS = Object.keys(SPEC) as (keyof SftConfig)[];
-
-/** Whether an option is a switch (a flag without a value). */
-export const isSwitch = (key: keyof SftConfig): boolean => SPEC[key].type === 'boolean';
+export const SFT_KEYS = Object.keys(SFT_SPEC) as (keyof SftConfig)[];
 
 /** Flag name for a config key: learning_rate → --learning-rate. */
 export const flagOf = (key: string): string => key.replace(/_/g, '-');
 
 /** Checks one raw value (from YAML or a flag string) against its spec; `where` names its origin in errors. */
 function coerce(key: keyof SftConfig, raw: unknown, where: string): unknown {
-  const spec = SPEC[key];
+  const spec = SFT_SPEC[key];
   const fail = (what: string): never => {
     throw new WhetError(`${where}: '${key}' ${what} (got ${JSON.stringify(raw)})`);
   };
@@ -142,13 +141,13 @@ export function resolveSftConfig(configPath: string | undefined, flags: Record<s
     }
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new WhetError(`${configPath}: expected a mapping of option: value`);
     for (const [key, value] of Object.entries(doc)) {
-      if (!(key in SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${SFT_KEYS.join(', ')})`);
+      if (!(key in SFT_SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${SFT_KEYS.join(', ')})`);
       merged[key] = coerce(key as keyof SftConfig, value, configPath);
     }
   }
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof SftConfig, value, `--${flagOf(key)}`);
   for (const key of SFT_KEYS) {
-    const spec = SPEC[key];
+    const spec = SFT_SPEC[key];
     if (spec.type === 'string' && spec.required === true && merged[key] === undefined)
       throw new WhetError(`'${key}' is required (set it in the config file or with --${flagOf(key)})`);
   }

@@ -1,0 +1,197 @@
+// The option spec of every verb, in one light module: main's verb list, --help, parsing and shell completion
+// all read these, and loading them loads no model or kernel code.
+import { flagOf, SFT_DEFAULTS, SFT_KEYS, SFT_SPEC } from '../recipes/sft-config.ts';
+import type { CommandSpec, OptionSpec } from './options.ts';
+
+const model: OptionSpec = { type: 'string', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face folder' };
+const adapter: OptionSpec = { type: 'string', arg: 'DIR', help: 'PEFT LoRA adapter folder applied on top of --model' };
+const json: OptionSpec = { type: 'boolean', help: 'print results as JSON on stdout' };
+const dtype: OptionSpec = { type: 'choice', choices: ['f32', 'bf16'], default: 'f32', help: 'weight storage while running' };
+
+export const generateSpec: CommandSpec = {
+  name: 'generate',
+  summary: 'Generate text from a model (GGUF file or HF folder); the text goes to stdout, diagnostics to stderr.',
+  options: {
+    model: { ...model, required: true },
+    adapter,
+    prompt: { type: 'string', arg: 'TEXT', help: 'prompt (with --chat: the first user turn; without a prompt, --chat reads turns from stdin)' },
+    chat: { type: 'boolean', help: "wrap turns in the model's chat template and keep the conversation" },
+    system: { type: 'string', arg: 'TEXT', help: 'system message for --chat' },
+    'max-tokens': { type: 'integer', min: 1, default: 256, help: 'most tokens to generate' },
+    temperature: { type: 'number', min: 0, default: 0.8, help: 'sampling temperature (0: greedy)' },
+    'top-k': { type: 'integer', min: 0, default: 0, help: 'sample among the k most likely tokens (0: all)' },
+    'top-p': { type: 'number', min: 0, max: 1, default: 0.95, help: 'nucleus sampling mass' },
+    'min-p': { type: 'number', min: 0, max: 1, default: 0, help: 'drop tokens below this share of the top probability' },
+    'repetition-penalty': { type: 'number', min: 0, default: 1, help: 'divide logits of tokens already seen by this' },
+    seed: { type: 'integer', default: 0, help: 'sampling seed' },
+    stop: { type: 'string', multiple: true, arg: 'TEXT', help: 'stop when the text contains this' },
+    dtype,
+  },
+  examples: [
+    'whet generate --model smollm2.gguf --prompt "Once upon a time" --temperature 0',
+    'whet generate --model qwen/ --adapter out/adapter --chat --prompt "Write the SQL for: total sales per region"',
+  ],
+};
+
+export const perplexitySpec: CommandSpec = {
+  name: 'perplexity',
+  summary: 'Mean negative log-likelihood and perplexity of a model on a text file, in sliding windows.',
+  options: {
+    model: { ...model, required: true },
+    adapter,
+    text: { type: 'string', arg: 'FILE', required: true, help: 'UTF-8 text file to score' },
+    ctx: { type: 'integer', min: 1, default: 512, help: 'window length in tokens' },
+    'max-tokens': { type: 'integer', min: 2, help: 'score only the first N tokens' },
+    json,
+  },
+  examples: ['whet perplexity --model stories260K.gguf --text tinystories_val.txt', 'whet perplexity --model base.gguf --adapter out/adapter --text held-out.txt --json'],
+};
+
+export const mergeSpec: CommandSpec = {
+  name: 'merge',
+  summary: 'Merge a PEFT LoRA adapter into its base model in full precision, writing a Hugging Face folder.',
+  options: {
+    model: { ...model, required: true, help: 'the base model the adapter was trained on' },
+    adapter: { ...adapter, required: true, help: 'PEFT LoRA adapter folder' },
+    out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the merged model' },
+    dtype: { ...dtype, help: 'dtype of the written weights' },
+  },
+  examples: ['whet merge --model base.gguf --adapter out/adapter --out merged/', 'whet merge --model qwen/ --adapter out/adapter --out merged/ --dtype bf16'],
+};
+
+export const EVAL_METRICS = ['exact', 'normalized', 'sql', 'ppl', 'scorer'] as const;
+
+export const evalSpec: CommandSpec = {
+  name: 'eval',
+  summary: 'Score a model, or its predictions, on a dataset; with --adapter or --base, before and after, and the forgetting check.',
+  options: {
+    model: { ...model, help: 'model to evaluate (required unless --predictions)' },
+    adapter: { ...adapter, help: 'adapter: scores --model without it (before) and with it (after)' },
+    base: { type: 'string', arg: 'PATH', help: 'the model before fine-tuning, compared with --model' },
+    data: { type: 'string', arg: 'FILE', required: true, help: 'evaluation examples (any training data format)' },
+    metric: { type: 'choice', choices: EVAL_METRICS, required: true, help: 'what to score' },
+    scorer: { type: 'string', arg: 'MODULE', help: 'for --metric scorer: a module whose default export (prediction, example) returns a number or boolean' },
+    db: { type: 'string', arg: 'PATH', help: 'for --metric sql: a .sqlite file or a folder of <db_id>/<db_id>.sqlite' },
+    predictions: { type: 'string', arg: 'FILE', help: 'score these predictions (JSONL) instead of generating' },
+    'save-predictions': { type: 'string', arg: 'FILE', help: 'write the generated predictions here' },
+    'max-tokens': { type: 'integer', min: 1, default: 256, help: 'most tokens generated per example' },
+    stop: { type: 'string', multiple: true, arg: 'TEXT', help: 'extra stop string for generation' },
+    limit: { type: 'integer', min: 1, help: 'only the first N examples' },
+    'batch-size': { type: 'integer', min: 1, default: 8, help: 'prompts generated together' },
+    'sql-timeout': { type: 'number', min: 0.001, default: 10, help: 'seconds a query may run (--metric sql)' },
+    dtype,
+    forgetting: { type: 'string', arg: 'FILE', help: 'general text scored before and after: the forgetting check' },
+    'forgetting-threshold': { type: 'number', min: 0, help: 'largest acceptable perplexity increase, as a share (default 0.1)' },
+    report: { type: 'string', arg: 'DIR', help: 'write report.md and report.json here' },
+    json,
+  },
+  examples: [
+    'whet eval --model base.gguf --adapter out/adapter --data holdout.jsonl --metric exact --forgetting general.txt',
+    'whet eval --model base.gguf --adapter out/adapter --data spider_dev.jsonl --metric sql --db spider/database --limit 200',
+    'whet eval --predictions preds.jsonl --data holdout.jsonl --metric normalized --json',
+  ],
+};
+
+const TRAIN_ARGS: Partial<Record<string, string>> = { model: 'PATH', data: 'FILE', holdout: 'FILE', out: 'DIR', chat_template: 'FILE' };
+
+/** whet train: every option of the SFT config is a flag (model_type → --model-type), switches with a --no- form. */
+function trainOptions(): Record<string, OptionSpec> {
+  const options: Record<string, OptionSpec> = { config: { type: 'string', arg: 'FILE', help: 'YAML file of options (flags override it)' } };
+  for (const key of SFT_KEYS) {
+    const s = SFT_SPEC[key];
+    const fallback = (SFT_DEFAULTS as Record<string, unknown>)[key];
+    const shown = Array.isArray(fallback) ? fallback.join(',') : (fallback as string | number | boolean | undefined);
+    const help = s.type === 'string' && s.required === true ? `${s.help}; required here or in --config` : s.help;
+    const base = { help, default: shown };
+    options[flagOf(key)] =
+      s.type === 'number' ? { ...base, type: s.integer === true ? 'integer' : 'number', min: s.min, max: s.max }
+      : s.type === 'choice' ? { ...base, type: 'choice', choices: s.choices }
+      : s.type === 'boolean' ? { ...base, type: 'boolean', negatable: true }
+      : { ...base, type: 'string', arg: s.type === 'targets' ? 'NAMES' : (TRAIN_ARGS[key] ?? 'TEXT') };
+  }
+  options.json = json;
+  return options;
+}
+
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'Fine-tune a model on prompt/response data, fully or with LoRA; progress on stderr, the summary on stdout.',
+  options: trainOptions(),
+  examples: [
+    'whet train --model smollm2.gguf --data train.jsonl --out runs/lora1',
+    'whet train --config sft.yaml --lr 1e-4 --steps 300',
+    'whet train --model qwen/ --data chat.jsonl --out runs/full --method full --gradient-checkpointing',
+  ],
+};
+
+export const convertSpec: CommandSpec = {
+  name: 'convert',
+  summary: 'Convert a GGUF file to a Hugging Face folder, or a Hugging Face folder to GGUF.',
+  positionals: [
+    { name: 'IN', help: 'a .gguf file or a Hugging Face model folder' },
+    { name: 'OUT', help: 'the folder (from GGUF) or .gguf file (from a folder) to write' },
+  ],
+  options: {},
+  examples: ['whet convert smollm2.gguf smollm2-hf/', 'whet convert merged/ merged.gguf'],
+};
+
+const file = { name: 'FILE', help: 'dataset file (JSONL, JSON, CSV or txt, optionally .gz)' };
+const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens (GGUF or HF folder; weights are not read)' };
+const template: OptionSpec = { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" };
+
+export const dataSpec: CommandSpec = {
+  name: 'data',
+  summary: 'Look at a fine-tuning dataset, check every row, or write a seeded train/holdout split.',
+  options: {},
+  examples: ['whet data inspect train.jsonl --model smollm2.gguf --max-len 512', 'whet data validate train.jsonl', 'whet data split all.jsonl --holdout 0.1 --out-dir data/'],
+  subcommands: [
+    {
+      name: 'data inspect',
+      summary: 'Formats, duplicates, blank rows, errors and (with --model) token lengths and what truncation cuts.',
+      positionals: [file],
+      options: { model: tokenizerModel, template, 'max-len': { type: 'integer', min: 1, arg: 'N', help: 'report what truncation to N tokens would cut' }, json },
+      examples: ['whet data inspect train.jsonl', 'whet data inspect train.jsonl --model smollm2.gguf --max-len 512 --json'],
+    },
+    {
+      name: 'data validate',
+      summary: 'Every bad row as file:line: field: problem; exit 1 when there is one.',
+      positionals: [file],
+      options: { model: tokenizerModel, template },
+      examples: ['whet data validate train.jsonl', 'whet data validate chat.jsonl --model qwen/'],
+    },
+    {
+      name: 'data split',
+      summary: 'A deduplicated, deterministic train/holdout split written as JSONL.',
+      positionals: [file],
+      options: {
+        holdout: { type: 'number', min: 0, default: 0.1, help: 'share of examples held out (below 1)' },
+        seed: { type: 'integer', default: 0, help: 'shuffle seed' },
+        'out-dir': { type: 'string', arg: 'DIR', required: true, help: 'folder for train.jsonl and holdout.jsonl' },
+      },
+      examples: ['whet data split all.jsonl --out-dir data/', 'whet data split all.jsonl --holdout 0.05 --seed 3 --out-dir data/'],
+    },
+  ],
+};
+
+export const benchSpec: CommandSpec = {
+  name: 'bench',
+  summary: "Measure kernel, decoding and training speed against the machine's limits; each line prints its ratio.",
+  positionals: [{ name: 'WHAT', help: 'gemm | decode | train' }],
+  options: {
+    json: { type: 'boolean', help: 'one JSON object per result line' },
+    quick: { type: 'boolean', help: 'fewer repetitions (a smoke run, noisier figures)' },
+    realistic: { type: 'boolean', help: 'bench train: a real run (variable lengths, batch 8, holdout) against fixed shapes and the memory estimate' },
+  },
+  examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench decode --json'],
+};
+
+export const completionSpec: CommandSpec = {
+  name: 'completion',
+  summary: 'Print a shell completion script for whet (add it to your shell start-up).',
+  positionals: [{ name: 'SHELL', help: 'bash | zsh | fish' }],
+  options: {},
+  examples: ['whet completion bash > ~/.local/share/bash-completion/completions/whet', 'whet completion zsh > "${fpath[1]}/_whet"', 'whet completion fish > ~/.config/fish/completions/whet.fish'],
+};
+
+/** Every verb, in the order `whet --help` lists them. */
+export const COMMANDS: CommandSpec[] = [generateSpec, perplexitySpec, trainSpec, evalSpec, mergeSpec, convertSpec, dataSpec, benchSpec, completionSpec];
