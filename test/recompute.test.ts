@@ -64,6 +64,39 @@ test('norm outputs and SwiGLU products are dropped after the block and recompute
   for (const t of inputs) t.dispose();
 });
 
+test('kept in bf16, SwiGLU\'s gate and up take half the bytes and give gradients within bf16 precision', () => {
+  const x = T.randn([64, 32], rng).requireGrad();
+  const gateW = T.randn([48, 32], rng, 0.3).requireGrad();
+  const upW = T.randn([48, 32], rng, 0.3).requireGrad();
+  const downW = T.randn([32, 48], rng, 0.3).requireGrad();
+  const block = () => linear(swiglu(linear(x, gateW), linear(x, upW)), downW);
+  const inputs = [x, gateW, upW, downW];
+  const held = (dtype: 'f32' | 'bf16') => {
+    let bytes = 0;
+    const g = grads(() => {
+      const start = poolStats().requestedBytes;
+      const y = T.withSavedActivations(dtype, () => dropRecomputable(block));
+      bytes = poolStats().requestedBytes - start;
+      return y;
+    }, inputs);
+    return { g, bytes };
+  };
+  const exact = held('f32');
+  const half = held('bf16');
+  assert.equal(exact.bytes - half.bytes, 2 * 64 * 48 * 2, 'gate and up: 2 bytes per value instead of 4');
+  let differs = false;
+  half.g.forEach((g, i) => {
+    const scale = Math.max(...exact.g[i]!.map(Math.abs));
+    g.forEach((v, j) => {
+      const e = exact.g[i]![j]!;
+      if (v !== e) differs = true;
+      assert.ok(Math.abs(v - e) <= 1e-2 * scale, `input ${i} element ${j}: ${v} vs ${e}`);
+    });
+  });
+  assert.ok(differs, 'the bf16 copies were used');
+  for (const t of inputs) t.dispose();
+});
+
 test('a tensor overwritten in place (RoPE on a q-norm output) stays resident and its gradient stays right', () => {
   const positions = Int32Array.from({ length: 6 }, (_, i) => i);
   const invFreq = Float32Array.from({ length: 4 }, (_, i) => 1 / 10000 ** (i / 4));

@@ -29,6 +29,7 @@ const TRAIN_EXAMPLES = 400;
 const HOLDOUT_EXAMPLES = 49;
 const PAD = 0;
 const DROPOUT = 0.05; // whet train's default
+const ACTIVATIONS = 'bf16'; // whet train's default (auto) with a bf16 base
 
 export interface RealisticRow {
   vocab: number;
@@ -76,7 +77,7 @@ export async function benchTrainRealistic(opts: { json: boolean; quick: boolean 
     if (child.status !== 0) throw new WhetError(`bench train --realistic (${label(row)}) failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     return JSON.parse(child.stdout.trim().split('\n').pop()!) as ChildResult;
   };
-  process.stderr.write(`bench train --realistic: SmolLM2-135M shape, LoRA r16 all-linear (dropout ${DROPOUT}) on a bf16 base, batch ${BATCH}, max length ${MAX_LENGTH}, lengths log-normal (median 160)\n`);
+  process.stderr.write(`bench train --realistic: SmolLM2-135M shape, LoRA r16 all-linear (dropout ${DROPOUT}) on a bf16 base, MLP activations kept in ${ACTIVATIONS}, batch ${BATCH}, max length ${MAX_LENGTH}, lengths log-normal (median 160)\n`);
   for (const vocab of opts.quick ? [50257] : [50257, 151936]) {
     const rows: RealisticRow[] = opts.quick || vocab > 1e5 ? [{ vocab, batching: 'padded', holdout: false }] : [
       { vocab, batching: 'padded', holdout: false },
@@ -128,7 +129,7 @@ export async function benchTrainRealisticChild(row: RealisticRow, quick: boolean
   const steps = quick ? 3 : 9;
   const timed: { tokens: number; secs: number; padding: number }[] = [];
   let maxStepTokens = 0;
-  const loss = sftLoss(model, { checkpoint: false, rngs: [first!.dropoutRng] });
+  const loss = sftLoss(model, { checkpoint: false, rngs: [first!.dropoutRng], activations: ACTIVATIONS });
   try {
     await train({
       params: new Map(model.namedTensors().filter(([, t]) => t.requiresGrad)),
@@ -151,7 +152,7 @@ export async function benchTrainRealisticChild(row: RealisticRow, quick: boolean
   const measured = timed.slice(1); // the first step faults in every buffer; later ones reuse them
   const tokens = measured.reduce((n, s) => n + s.tokens, 0);
   const secs = measured.reduce((n, s) => n + s.secs, 0);
-  const estimate = estimateTrainingMemory(model, { tokens: maxStepTokens });
+  const estimate = estimateTrainingMemory(model, { tokens: maxStepTokens, activations: ACTIVATIONS });
   const result: ChildResult = {
     tokens_per_s: tokens / secs,
     tokens_per_step: tokens / measured.length,

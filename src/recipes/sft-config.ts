@@ -31,6 +31,8 @@ export interface SftConfig {
   target_modules: string[] | 'all-linear';
   rslora: boolean;
   base_dtype: 'f32' | 'bf16';
+  /** Storage of the MLP activations kept for backward: auto follows the base's storage (bf16 base → bf16). */
+  activation_dtype: 'auto' | 'f32' | 'bf16';
   gradient_checkpointing: boolean;
   train_on_prompt: boolean;
   chat_template?: string;
@@ -77,6 +79,7 @@ export const SFT_SPEC: Record<keyof SftConfig, SftOptionSpec> = {
   target_modules: { type: 'targets', help: 'LoRA targets: all-linear or names such as q_proj,v_proj' },
   rslora: { type: 'boolean', help: 'rank-stabilised LoRA (scale alpha/√r)' },
   base_dtype: { type: 'choice', choices: ['f32', 'bf16'], help: 'storage of the frozen base weights (bf16 halves their memory)' },
+  activation_dtype: { type: 'choice', choices: ['auto', 'f32', 'bf16'], help: 'storage of the MLP activations kept for backward: bf16 halves them at bf16 precision in their gradient; auto follows the base' },
   gradient_checkpointing: { type: 'boolean', help: 'recompute each layer in backward: far less memory, about a third slower' },
   train_on_prompt: { type: 'boolean', help: 'put loss on prompt tokens too, not only on responses' },
   chat_template: { type: 'string', help: 'Jinja chat template file (default: the model\'s own)' },
@@ -91,7 +94,7 @@ export const SFT_SPEC: Record<keyof SftConfig, SftOptionSpec> = {
 export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
   method: 'lora', holdout_fraction: 0.05, steps: 100, lr: 2e-4, schedule: 'cosine', warmup_steps: 10, min_lr_ratio: 0.1,
   weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, group_by_length: true, max_batch_tokens: 0, max_grad_norm: 1, rank: 16, alpha: 32,
-  dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', gradient_checkpointing: false,
+  dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', activation_dtype: 'auto', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
 };
 

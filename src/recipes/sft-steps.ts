@@ -9,7 +9,7 @@ import { DataIterator } from '../data/iterator.ts';
 import { batchNll, scoringBatches } from '../eval/target-loss.ts';
 import { linearCrossEntropy } from '../tensor/ops/linear-loss.ts';
 import type { Rng } from '../tensor/random.ts';
-import type { Tensor } from '../tensor/tensor.ts';
+import { withSavedActivations, type Tensor } from '../tensor/tensor.ts';
 import type { BatchSource } from '../train/trainer.ts';
 import type { SftConfig } from './sft-config.ts';
 
@@ -38,9 +38,10 @@ export function sftBatchSource(examples: readonly TokenizedExample[], cfg: Batch
 }
 
 /** Mean next-token loss of a batch through the chunked output head (the B×T×V logits never exist). */
-export function sftLoss(model: LlamaModel, opts: { checkpoint: boolean; rngs: Rng[] }): (b: Batch) => { loss: Tensor; tokens: number } {
+export function sftLoss(model: LlamaModel, opts: { checkpoint: boolean; rngs: Rng[]; activations: 'f32' | 'bf16' }): (b: Batch) => { loss: Tensor; tokens: number } {
   return (b) => {
-    const hidden = model.forward(b.ids, b.batch, { positions: b.positions, segments: b.segments, checkpoint: opts.checkpoint, rngs: opts.rngs }); // (B, T, D)
+    const forward = () => model.forward(b.ids, b.batch, { positions: b.positions, segments: b.segments, checkpoint: opts.checkpoint, rngs: opts.rngs });
+    const hidden = withSavedActivations(opts.activations, forward); // (B, T, D)
     return { loss: linearCrossEntropy(hidden, model.headWeight(), nextTokenTargets(b)), tokens: b.ids.length };
   };
 }

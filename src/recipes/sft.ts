@@ -63,11 +63,13 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;
   const { batches, description } = sftBatchSource(trainTok, cfg, padId);
   log(`data: ${description}; holdout ${holdoutTok.length}`);
-  const estimate = estimateTrainingMemory(model, { tokens: cfg.packing ? cfg.batch_size * cfg.max_length : maxBatchTokens(trainTok, cfg), gradientCheckpointing: cfg.gradient_checkpointing });
+  // auto: a bf16 base is a memory-saving run, and the MLP activations kept for backward follow it.
+  const activations = cfg.activation_dtype === 'auto' ? (cfg.method === 'lora' ? cfg.base_dtype : 'f32') : cfg.activation_dtype;
+  const estimate = estimateTrainingMemory(model, { tokens: cfg.packing ? cfg.batch_size * cfg.max_length : maxBatchTokens(trainTok, cfg), gradientCheckpointing: cfg.gradient_checkpointing, activations });
   log(`memory estimate for the largest batch: ${gb(estimate.totalBytes)} (weights ${gb(estimate.weightsBytes)}, optimizer ${gb(estimate.optimizerBytes)}, activations ${gb(estimate.activationsBytes)}, output head ${gb(estimate.headBytes)})`);
 
   // ---- loss and holdout ----
-  const loss = sftLoss(model, { checkpoint: cfg.gradient_checkpointing, rngs });
+  const loss = sftLoss(model, { checkpoint: cfg.gradient_checkpointing, rngs, activations });
   // Holdout batches as large as the biggest training batch: without a backward they need far less memory.
   const evaluate = holdoutTok.length > 0 ? holdoutEvaluator(model, holdoutTok, padId, Math.max(cfg.batch_size * cfg.max_length, 4096), cfg.method === 'lora') : undefined;
 

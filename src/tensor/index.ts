@@ -1,5 +1,5 @@
 // The tensor layer's public surface: Tensor, scopes, autograd and every differentiable op.
-export { Tensor, tidy, keep, liveTensorCount, sizeOf, contiguousStrides, dropRecomputable } from './tensor.ts';
+export { Tensor, tidy, keep, liveTensorCount, sizeOf, contiguousStrides, dropRecomputable, withSavedActivations } from './tensor.ts';
 export type { GradNode } from './tensor.ts';
 export type { DType } from './dtype.ts';
 export { backward } from './autograd.ts';

@@ -80,6 +80,26 @@ export function keep<T extends Tensor>(t: T): T {
 
 // ---- selective recomputation: cheap activations leave memory after their block and return when backward reads them ----
 const recomputeSinks: Tensor[][] = [];
+let savedDtype: 'f32' | 'bf16' = 'f32';
+
+/** The storage chosen for activations that ops may keep in bf16 for backward (storeAsBf16), inside withSavedActivations. */
+export function savedActivationDtype(): 'f32' | 'bf16' {
+  return savedDtype;
+}
+
+/**
+ * Runs fn (a forward) with activations that allow it kept in bf16 for backward (SwiGLU's gate and up): half their
+ * memory, at bf16 precision in the gradient they feed, as mixed-precision training stores them. f32 keeps them exact.
+ */
+export function withSavedActivations<T>(dtype: 'f32' | 'bf16', fn: () => T): T {
+  const prev = savedDtype;
+  savedDtype = dtype;
+  try {
+    return fn();
+  } finally {
+    savedDtype = prev;
+  }
+}
 
 /**
  * Runs fn (one block of a forward), then drops the contents of every recomputable tensor it made (norm outputs,
@@ -178,6 +198,19 @@ export class Tensor {
       recomputeSinks[recomputeSinks.length - 1]?.push(this);
     }
     return this;
+  }
+
+  /**
+   * Keeps a bf16 copy of this activation for backward: inside dropRecomputable the f32 contents leave memory after
+   * the block and come back, widened from the copy, when backward reads them. Only for f32 outputs on the tape.
+   */
+  storeAsBf16(): void {
+    const st = this.live();
+    if (this.node === null || !st.pooled || this.dtype !== 'f32' || recomputeSinks.length === 0) return;
+    const copy = Tensor.empty(this.shape, 'bf16'); // lives in the step's scope, like the activation itself
+    const bits = copy.data as Uint16Array;
+    this.backend.castToBf16(this.f, bits, this.size);
+    this.recomputable((out) => this.backend.castFromBf16(bits, out as FloatArray, this.size));
   }
 
   /** Frees a recomputable tensor's contents (they come back on the next read). */

@@ -21,23 +21,27 @@ export interface StepShape {
   /** Tokens in the step's batch, padding included (rows × padded length). */
   tokens: number;
   gradientCheckpointing?: boolean;
+  /** Storage of the activations ops may keep in bf16 (SwiGLU's gate and up). */
+  activations?: 'f32' | 'bf16';
 }
 
-/** f32 values a decoder layer keeps per token for its backward. */
-export function activationFloatsPerToken(model: LlamaModel): number {
+/** Bytes a decoder layer keeps per token for its backward. */
+export function activationBytesPerToken(model: LlamaModel, activations: 'f32' | 'bf16' = 'f32'): number {
   const { hiddenSize: d, intermediateSize: f, numHeads: h, numKvHeads: k, headDim: e } = model.config;
   // Residual stream in and after attention, the two norms' rstd, q/k/v (RoPE rotates in place), the attention
-  // output and its logsumexp, gate and up. The norm outputs and the SwiGLU product are recomputed in backward
-  // (recomputedFloatsPerToken); the branch outputs of o_proj and down_proj become the residual sums (addToBranch).
-  let floats = 2 * d + 2 + h * e + 2 * k * e + h * e + h + 2 * f;
+  // output and its logsumexp, in f32; gate and up in f32 or bf16. The norm outputs and the SwiGLU product are
+  // recomputed in backward (recomputedBytesPerToken); the branch outputs of o_proj and down_proj become the
+  // residual sums (addToBranch).
+  let floats = 2 * d + 2 + h * e + 2 * k * e + h * e + h;
   const layer0 = model.model.layers[0]!;
   for (const { layer } of loraLayers(layer0)) floats += layer.r; // x·Aᵀ (dropout's mask is regenerated, not kept)
-  return floats;
+  return 4 * floats + 2 * f * (activations === 'bf16' ? 2 : 4);
 }
 
-/** f32 values per token that backward rebuilds for one layer at a time: two norm outputs and the SwiGLU product. */
-export function recomputedFloatsPerToken(model: LlamaModel): number {
-  return 2 * model.config.hiddenSize + model.config.intermediateSize;
+/** Bytes per token that backward rebuilds in f32 for one layer at a time: norm outputs, SwiGLU product, gate and up. */
+export function recomputedBytesPerToken(model: LlamaModel, activations: 'f32' | 'bf16' = 'f32'): number {
+  const { hiddenSize: d, intermediateSize: f } = model.config;
+  return 4 * (2 * d + f + (activations === 'bf16' ? 2 * f : 0));
 }
 
 export function estimateTrainingMemory(model: LlamaModel, step: StepShape): MemoryEstimate {
@@ -49,10 +53,11 @@ export function estimateTrainingMemory(model: LlamaModel, step: StepShape): Memo
   }
   const optimizerBytes = 3 * 4 * trainable;
   const { hiddenSize: d, numLayers, vocabSize } = model.config;
-  const perLayer = activationFloatsPerToken(model);
-  // With checkpointing only each layer's input stays, plus one layer's activations while it is recomputed.
-  const layers = (step.gradientCheckpointing === true ? numLayers * d + perLayer : numLayers * perLayer) + recomputedFloatsPerToken(model);
-  const activationsBytes = 4 * step.tokens * (layers + 2 * d); // + the embedding output and the final norm
+  // With checkpointing only each layer's input stays, plus one layer's activations while it is recomputed (in f32:
+  // the recomputation runs in backward, outside the forward's choice of storage).
+  const perLayer = activationBytesPerToken(model, step.gradientCheckpointing === true ? 'f32' : step.activations);
+  const layers = (step.gradientCheckpointing === true ? 4 * numLayers * d + perLayer : numLayers * perLayer) + recomputedBytesPerToken(model, step.activations);
+  const activationsBytes = step.tokens * (layers + 4 * 2 * d); // + the embedding output and the final norm
   const headBytes = 4 * (Math.min(defaultChunkRows(vocabSize), step.tokens) * vocabSize + step.tokens * d);
   return { weightsBytes, optimizerBytes, activationsBytes, headBytes, totalBytes: weightsBytes + optimizerBytes + activationsBytes + headBytes };
 }

@@ -1,6 +1,6 @@
 // Fused transformer ops: embedding, RMSNorm, RoPE, SwiGLU, softmax and flash-style attention.
 import type { FloatArray } from '../../backend/backend.ts';
-import { record, Tensor } from '../tensor.ts';
+import { record, savedActivationDtype, Tensor } from '../tensor.ts';
 import { zeros } from './create.ts';
 
 /** table[ids]: ids (Int32Array, n entries) with shape idsShape → (...idsShape, dim). table may be frozen bf16. */
@@ -71,12 +71,18 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   if (gate.size !== up.size) throw new Error('swiglu: gate and up differ in size');
   const out = Tensor.empty(gate.shape, gate.dtype);
   gate.backend.swiglu(gate.f, up.f, out.f, gate.size);
-  return record(out, 'swiglu', [gate, up], (g) => {
+  const result = record(out, 'swiglu', [gate, up], (g) => {
     const gg = Tensor.empty(gate.shape, gate.dtype);
     const gu = Tensor.empty(up.shape, up.dtype);
     gate.backend.swigluBackward(gate.f, up.f, g.f, gg.f, gu.f, gate.size);
     return [gg, gu];
   }).recomputable((o) => gate.backend.swiglu(gate.f, up.f, o as FloatArray, gate.size));
+  // Only this op's backward (and the product's recomputation) reads gate and up again: they may wait in bf16.
+  if (savedActivationDtype() === 'bf16') {
+    gate.storeAsBf16();
+    up.storeAsBf16();
+  }
+  return result;
 }
 
 /** Softmax over the last axis; with causal, x is (..., Tq, Tk) and query i sees keys j <= i + Tk - Tq. */
