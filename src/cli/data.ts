@@ -5,7 +5,9 @@ import { WhetError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { readGguf } from '../formats/gguf.ts';
 import { readDataset, splitExamples, type Dataset } from '../data/read.ts';
-import { tokenStats, type Summary, type TokenStats } from '../data/stats.ts';
+import { tokenStats, type Cut, type Summary, type TokenStats } from '../data/stats.ts';
+import { modelContext } from '../model/context.ts';
+import { loadConfig } from '../model/load.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
 import { tokenizerFromJson } from '../tokenizer/hf.ts';
@@ -18,6 +20,11 @@ import { UsageError } from './errors.ts';
 function loadTokenizer(path: string): Tokenizer {
   if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
   return statSync(path).isDirectory() ? tokenizerFromJson(path) : tokenizerFromGguf(readGguf(path).metadata);
+}
+
+// The model's context, when the path has a config (a tokenizer-only folder has none).
+function contextOf(path: string): number | undefined {
+  return statSync(path).isDirectory() && !existsSync(join(path, 'config.json')) ? undefined : modelContext(loadConfig(path));
 }
 
 function readTemplate(path: string | undefined): string | undefined {
@@ -57,11 +64,10 @@ function statsTable(s: TokenStats): string {
   const row = (label: string, x: Summary): string => `  ${label.padEnd(12)}${[x.min, x.mean, x.p50, x.p95, x.max].map((v) => fmt(v).padStart(9)).join('')}`;
   const lines = [`  ${''.padEnd(12)}${['min', 'mean', 'p50', 'p95', 'max'].map((h) => h.padStart(9)).join('')}`, row('tokens', s.ids), row('loss tokens', s.loss)];
   lines.push(`  total ${s.totalIds} tokens, ${s.totalLoss} with loss`);
-  if (s.truncation !== undefined) {
-    const t = s.truncation;
-    const pct = (a: number, b: number): string => (b === 0 ? '0' : ((100 * a) / b).toFixed(1));
-    lines.push(`  --max-len ${t.maxLength}: cuts ${t.examples} examples (${pct(t.examples, s.examples)}%), ${t.tokens} tokens (${pct(t.tokens, s.totalIds)}%)`);
-  }
+  const pct = (a: number, b: number): string => (b === 0 ? '0' : ((100 * a) / b).toFixed(1));
+  const cutLine = (what: string, t: Cut): string => `  ${what} ${t.maxLength}: cuts ${t.examples} examples (${pct(t.examples, s.examples)}%), ${t.tokens} tokens (${pct(t.tokens, s.totalIds)}%)`;
+  if (s.truncation !== undefined) lines.push(cutLine('--max-len', s.truncation));
+  if (s.context !== undefined) lines.push(cutLine("the model's context of", s.context));
   return lines.join('\n');
 }
 
@@ -77,7 +83,7 @@ async function inspect(spec: CommandSpec, argv: string[]): Promise<number> {
   if (values.model !== undefined) {
     const { tokenized, errors: tokErrors } = tokenizeAll(data, loadTokenizer(values.model), readTemplate(values.template));
     errors.push(...tokErrors);
-    stats = tokenStats(tokenized, maxLen);
+    stats = tokenStats(tokenized, maxLen, contextOf(values.model));
   }
   const errorCount = data.errorCount + errors.length - data.errors.length;
   if (values.json) {

@@ -2,7 +2,8 @@
 import { createInterface } from 'node:readline';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
-import { generate, type GenerateOptions } from '../generate/generate.ts';
+import { fitPrompt, generate, type GenerateOptions } from '../generate/generate.ts';
+import { resolveContext } from '../model/context.ts';
 import { chatTemplateOf, renderChat, type ChatMessage } from '../tokenizer/chat-template.ts';
 import { parseCommand } from './options.ts';
 import { generateSpec } from './specs.ts';
@@ -13,6 +14,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const values = parsed.values as {
     model: string; adapter?: string; prompt?: string; chat: boolean; system?: string; 'max-tokens': number; temperature: number;
     'top-k': number; 'top-p': number; 'min-p': number; 'repetition-penalty': number; seed: number; stop?: string[]; dtype: 'f32' | 'bf16';
+    ctx?: number; extrapolate: boolean; truncate: 'error' | 'left';
   };
   const opts: GenerateOptions = {
     maxTokens: values['max-tokens'],
@@ -24,12 +26,14 @@ export async function generateCommand(argv: string[]): Promise<number> {
     seed: values.seed,
     stopStrings: values.stop ?? [],
     onText: (text) => process.stdout.write(text),
+    truncate: values.truncate,
   };
   const loaded = loadModel(values.model, { dtype: values.dtype });
+  const ctx = resolveContext(loaded.config, values.ctx, values.extrapolate);
   if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
   if (!values.chat) {
     const ids = loaded.tokenizer.encode(values.prompt ?? '', { addBos: true });
-    run(loaded, ids, opts);
+    run(loaded, ids, { ...opts, ctx });
     if (process.stdout.isTTY) process.stdout.write('\n');
     return 0;
   }
@@ -37,7 +41,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const turn = (user: string): void => {
     history.push({ role: 'user', content: user });
     const text = render(loaded, history);
-    const reply = run(loaded, loaded.tokenizer.encode(text, { addBos: false }), opts);
+    const reply = run(loaded, loaded.tokenizer.encode(text, { addBos: false }), { ...opts, ctx });
     process.stdout.write('\n');
     history.push({ role: 'assistant', content: reply });
   };
@@ -64,10 +68,14 @@ function render(loaded: LoadedModel, messages: ChatMessage[]): string {
   });
 }
 
-function run(loaded: LoadedModel, ids: number[], opts: GenerateOptions): string {
+function run(loaded: LoadedModel, prompt: number[], opts: GenerateOptions & { ctx: number }): string {
+  const ids = fitPrompt(prompt, opts.ctx, opts.maxTokens!, opts.truncate ?? 'error', loaded.tokenizer.bosId);
+  if (ids.length < prompt.length)
+    process.stderr.write(`warning: the prompt was cut from the left: ${prompt.length - ids.length} of its ${prompt.length} tokens dropped to fit the context of ${opts.ctx}\n`);
   const start = Date.now();
   const [g] = generate(loaded.model, loaded.tokenizer, [ids], opts);
   const secs = (Date.now() - start) / 1000;
   process.stderr.write(`\n[${g!.tokens.length} tokens in ${secs.toFixed(2)} s, ${(g!.tokens.length / secs).toFixed(1)} tok/s, finish: ${g!.finishReason}]\n`);
+  if (g!.contextFull) process.stderr.write(`stopped at the model's context of ${opts.ctx} tokens (prompt ${g!.promptTokens} + ${g!.tokens.length} generated); --ctx with --extrapolate goes further\n`);
   return g!.text;
 }

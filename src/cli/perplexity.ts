@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel } from '../model/load.ts';
+import { modelContext, resolveContext } from '../model/context.ts';
 import { perplexity } from '../eval/perplexity.ts';
 import { parseCommand } from './options.ts';
 import { perplexitySpec } from './specs.ts';
@@ -11,11 +12,13 @@ import { Progress } from './progress.ts';
 export async function perplexityCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(perplexitySpec, argv);
   if (parsed === null) return 0;
-  const values = parsed.values as { model: string; adapter?: string; text: string; ctx: number; 'max-tokens'?: number; json: boolean };
+  const values = parsed.values as { model: string; adapter?: string; text: string; ctx?: number; extrapolate: boolean; 'max-tokens'?: number; json: boolean };
   const textPath = values.text;
   if (!existsSync(textPath)) throw new WhetError(`${textPath}: no such file`);
-  const { ctx, 'max-tokens': maxTokens } = values;
-  const { model, tokenizer } = loadModel(values.model);
+  const maxTokens = values['max-tokens'];
+  const { model, tokenizer, config } = loadModel(values.model);
+  // Windows never exceed the model's context: 512 tokens by default, or the context when shorter.
+  const ctx = values.ctx === undefined ? Math.min(512, modelContext(config)) : resolveContext(config, values.ctx, values.extrapolate);
   if (values.adapter !== undefined) loadAdapter(values.adapter, model);
   let ids = tokenizer.encode(readFileSync(textPath, 'utf8'), { addBos: true });
   if (maxTokens !== undefined) ids = ids.slice(0, maxTokens);

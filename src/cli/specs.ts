@@ -25,6 +25,9 @@ export const generateSpec: CommandSpec = {
     'repetition-penalty': { type: 'number', min: 0, default: 1, help: 'divide logits of tokens already seen by this' },
     seed: { type: 'integer', default: 0, help: 'sampling seed' },
     stop: { type: 'string', multiple: true, arg: 'TEXT', help: 'stop when the text contains this' },
+    ctx: { type: 'integer', min: 2, help: "prompt plus generated tokens at most this (default: the model's context)" },
+    extrapolate: { type: 'boolean', help: "allow --ctx beyond the model's context (for models known to extrapolate)" },
+    truncate: { type: 'choice', choices: ['error', 'left'], default: 'error', help: 'a prompt that fills the context: refuse it, or cut it from the left with a warning' },
     dtype,
   },
   examples: [
@@ -40,7 +43,8 @@ export const perplexitySpec: CommandSpec = {
     model: { ...model, required: true },
     adapter,
     text: { type: 'string', arg: 'FILE', required: true, help: 'UTF-8 text file to score' },
-    ctx: { type: 'integer', min: 1, default: 512, help: 'window length in tokens' },
+    ctx: { type: 'integer', min: 2, help: "window length in tokens (default 512, or the model's context when shorter)" },
+    extrapolate: { type: 'boolean', help: "allow --ctx beyond the model's context (for models known to extrapolate)" },
     'max-tokens': { type: 'integer', min: 2, help: 'score only the first N tokens' },
     json,
   },
@@ -136,7 +140,7 @@ export const convertSpec: CommandSpec = {
 };
 
 const file = { name: 'FILE', help: 'dataset file (JSONL, JSON, CSV or txt, optionally .gz)' };
-const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens (GGUF or HF folder; weights are not read)' };
+const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF or HF folder; weights are not read)' };
 const template: OptionSpec = { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" };
 
 export const dataSpec: CommandSpec = {

@@ -17,7 +17,20 @@ export interface TokenStats {
   totalIds: number;
   totalLoss: number;
   /** With a maximum length: examples longer than it and the tokens it would cut. */
-  truncation?: { maxLength: number; examples: number; tokens: number };
+  truncation?: Cut;
+  /** With a model: examples longer than its context and the tokens past it. */
+  context?: Cut;
+}
+
+export interface Cut {
+  maxLength: number;
+  examples: number;
+  tokens: number;
+}
+
+function cut(lengths: readonly number[], maxLength: number): Cut {
+  const over = lengths.filter((n) => n > maxLength);
+  return { maxLength, examples: over.length, tokens: over.reduce((a, n) => a + n - maxLength, 0) };
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -32,8 +45,8 @@ export function summarize(values: readonly number[]): Summary {
   return { min: sorted[0]!, mean: total / sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), max: sorted[sorted.length - 1]! };
 }
 
-/** Statistics of untruncated examples; `maxLength` reports what cutting them to it would remove. */
-export function tokenStats(examples: readonly TokenizedExample[], maxLength?: number): TokenStats {
+/** Statistics of untruncated examples; `maxLength` and a model's `context` report what cutting them to each would remove. */
+export function tokenStats(examples: readonly TokenizedExample[], maxLength?: number, context?: number): TokenStats {
   const lengths = examples.map((e) => e.ids.length);
   const losses = examples.map((e) => e.labels.reduce((n, l) => n + (l === IGNORE_INDEX ? 0 : 1), 0));
   const stats: TokenStats = {
@@ -43,9 +56,7 @@ export function tokenStats(examples: readonly TokenizedExample[], maxLength?: nu
     totalIds: lengths.reduce((a, b) => a + b, 0),
     totalLoss: losses.reduce((a, b) => a + b, 0),
   };
-  if (maxLength !== undefined) {
-    const over = lengths.filter((n) => n > maxLength);
-    stats.truncation = { maxLength, examples: over.length, tokens: over.reduce((a, n) => a + n - maxLength, 0) };
-  }
+  if (maxLength !== undefined) stats.truncation = cut(lengths, maxLength);
+  if (context !== undefined) stats.context = cut(lengths, context);
   return stats;
 }

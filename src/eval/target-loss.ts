@@ -8,6 +8,7 @@ import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { Example } from '../data/formats.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
+import { modelContext } from '../model/context.ts';
 import { nextTokenTargets, padBatch, type Batch } from '../data/batch.ts';
 
 export interface TargetLoss {
@@ -55,7 +56,7 @@ export function batchNll(model: LlamaModel, batch: Batch): number {
 }
 
 export function targetLoss(model: LlamaModel, tokenizer: Tokenizer, examples: readonly Example[], opts: TargetLossOptions = {}): TargetLoss {
-  const maxLength = opts.maxLength ?? model.config.maxPositionEmbeddings;
+  const maxLength = opts.maxLength ?? modelContext(model.config);
   const padId = tokenizer.padId ?? tokenizer.eosIds[0] ?? 0;
   const tokenized = examples.map((e) => tokenizeExample(e, tokenizer, { maxLength }));
   let total = 0;

@@ -5,6 +5,8 @@ import { tidy } from '../tensor/tensor.ts';
 import { narrow, reshape } from '../tensor/ops/shape.ts';
 import { Rng } from '../tensor/random.ts';
 import { KVCache } from '../model/kv-cache.ts';
+import { modelContext } from '../model/context.ts';
+import { WhetError } from '../errors.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
@@ -20,13 +22,22 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: string[];
   /** Called with each new piece of text as soon as it is final (never a part of a stop string). */
   onText?: (text: string, index: number) => void;
+  /** Prompt plus generated tokens never exceed this (default: the model's context, modelContext). */
+  ctx?: number;
+  /** A prompt that leaves no room in the context: refused ('error', the default) or cut from the left ('left'). */
+  truncate?: 'error' | 'left';
 }
 
 export interface Generation {
   tokens: number[];
   text: string;
   finishReason: 'stop' | 'length';
+  /** Stopped because prompt and generated tokens filled the context (finishReason 'length'). */
+  contextFull: boolean;
+  /** Tokens of the prompt as it ran (after any truncation). */
   promptTokens: number;
+  /** Tokens cut from the left of the prompt to fit the context (truncate: 'left'). */
+  droppedPromptTokens: number;
 }
 
 interface Sequence {
@@ -38,25 +49,48 @@ interface Sequence {
   cache: KVCache;
   rng: Rng;
   stream: ReturnType<Tokenizer['createDecodeStream']>;
+  /** Tokens this sequence may generate: maxTokens, or what the context leaves. */
+  budget: number;
+  dropped: number;
   done?: Generation['finishReason'];
+}
+
+/**
+ * The prompt as it fits the context: unchanged when it leaves room for a token, else refused or cut from the left,
+ * keeping a leading BOS and max(half the context, context − maxTokens) tokens in all.
+ */
+export function fitPrompt(prompt: number[], ctx: number, maxTokens: number, truncate: 'error' | 'left', bosId?: number): number[] {
+  if (prompt.length < ctx) return prompt;
+  if (truncate === 'error')
+    throw new WhetError(`the prompt has ${prompt.length} tokens, but the model's context is ${ctx}: shorten it, or cut it from the left (--truncate left)`);
+  const keep = Math.min(ctx - 1, Math.max(Math.ceil(ctx / 2), ctx - maxTokens));
+  const head = bosId !== undefined && prompt[0] === bosId ? [bosId] : [];
+  return [...head, ...prompt.slice(prompt.length - (keep - head.length))];
 }
 
 /** Generates a continuation of each prompt (token ids); prompts are decoded together, step by step. */
 export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: number[][], opts: GenerateOptions = {}): Generation[] {
   const maxTokens = opts.maxTokens ?? 256;
+  const ctx = opts.ctx ?? modelContext(model.config);
   const stopTokens = new Set(opts.stopTokens ?? tokenizer.eosIds);
   const stops = new StopMatcher(opts.stopStrings ?? []);
-  const seqs: Sequence[] = prompts.map((prompt, index) => {
+  const fitted = prompts.map((prompt) => {
     if (prompt.length === 0) throw new Error('generate: a prompt needs at least one token (e.g. BOS)');
+    return fitPrompt(prompt, ctx, maxTokens, opts.truncate ?? 'error', tokenizer.bosId);
+  });
+  const seqs: Sequence[] = fitted.map((prompt, index) => {
+    const budget = Math.min(maxTokens, ctx - prompt.length);
     return {
       index,
       context: [...prompt],
       tokens: [],
       text: '',
       emitted: 0,
-      cache: new KVCache(model.config, prompt.length + maxTokens),
+      cache: new KVCache(model.config, prompt.length + budget),
       rng: new Rng(opts.seed ?? 0),
       stream: tokenizer.createDecodeStream(),
+      budget,
+      dropped: prompts[index]!.length - prompt.length,
     };
   });
   try {
@@ -65,7 +99,7 @@ export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: numbe
       let logits = seqs.map((s) => lastLogits(model, Int32Array.from(s.context), [s.cache]));
       for (let step = 0; step < maxTokens; step++) {
         const active = seqs.filter((s) => s.done === undefined);
-        active.forEach((s, i) => accept(s, sampleToken(logits[i]!, opts, s.rng, s.context), step + 1 === maxTokens));
+        active.forEach((s, i) => accept(s, sampleToken(logits[i]!, opts, s.rng, s.context), step + 1 === s.budget));
         const next = active.filter((s) => s.done === undefined);
         if (next.length === 0) break;
         logits = splitRows(lastLogitsBatch(model, Int32Array.from(next.map((s) => s.tokens[s.tokens.length - 1]!)), next.map((s) => s.cache)), model.config.vocabSize);
@@ -74,7 +108,14 @@ export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: numbe
   } finally {
     for (const s of seqs) s.cache.dispose();
   }
-  return seqs.map((s) => ({ tokens: s.tokens, text: s.text, finishReason: s.done ?? 'length', promptTokens: prompts[s.index]!.length }));
+  return seqs.map((s) => ({
+    tokens: s.tokens,
+    text: s.text,
+    finishReason: s.done ?? 'length',
+    contextFull: s.done === 'length' && s.budget < maxTokens,
+    promptTokens: s.context.length - s.tokens.length,
+    droppedPromptTokens: s.dropped,
+  }));
 
   function accept(s: Sequence, id: number, last: boolean): void {
     if (stopTokens.has(id)) {

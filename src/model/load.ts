@@ -37,7 +37,14 @@ export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
   return statSync(path).isDirectory() ? loadHfFolder(path, opts) : loadGguf(path, opts);
 }
 
-function loadHfFolder(dir: string, opts: LoadOptions): LoadedModel {
+/** A model's config alone (a folder's config.json, or a GGUF's metadata): no weights are read. */
+export function loadConfig(path: string): ModelConfig {
+  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+  if (!statSync(path).isDirectory()) return configFromHf(hfConfigFromGguf(readGguf(path)) as unknown as Record<string, unknown>, path);
+  return folderConfig(path);
+}
+
+function folderConfig(dir: string): ModelConfig {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new WhetError(`${dir}: no config.json (not a Hugging Face model folder)`);
   let json: Record<string, unknown>;
@@ -46,7 +53,11 @@ function loadHfFolder(dir: string, opts: LoadOptions): LoadedModel {
   } catch (e) {
     throw new WhetError(`${configPath}: invalid JSON (${(e as Error).message})`);
   }
-  const config = configFromHf(json, configPath);
+  return configFromHf(json, configPath);
+}
+
+function loadHfFolder(dir: string, opts: LoadOptions): LoadedModel {
+  const config = folderConfig(dir);
   const { tensors } = readSafetensorsFolder(dir);
   const model = build(config, dir, (name) => {
     const t = tensors.get(name);

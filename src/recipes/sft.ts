@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
+import { modelContext } from '../model/context.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { saveModelFolder } from '../model/save.ts';
 import { applyLora, loraLayers, setLoraTraining, type LoraConfig } from '../adapters/apply.ts';
@@ -44,6 +45,9 @@ export async function runSft(cfg: SftConfig, hooks: SftHooks = {}): Promise<SftR
   const trainableParams = [...params.values()].reduce((n, t) => n + t.size, 0);
   const rngs = cfg.method === 'lora' && cfg.dropout > 0 ? [loraLayers(model)[0]!.layer.dropoutRng] : [];
   log(`model ${cfg.model}: ${config.modelType}, ${config.numLayers} layers; ${cfg.method} with ${trainableParams.toLocaleString('en')} trainable parameters`);
+  const context = modelContext(config);
+  if (cfg.max_length > context)
+    log(`warning: max_length ${cfg.max_length} exceeds the model's context of ${context} tokens: positions past ${context} are outside what it was trained on (lower --max-length to ${context})`);
 
   // ---- data ----
   const template = cfg.chat_template === undefined ? undefined : readFileSync(cfg.chat_template, 'utf8');
