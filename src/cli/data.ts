@@ -1,4 +1,5 @@
-// `whet data inspect|validate|split`: look at a dataset (formats, duplicates, token lengths), check every row, or write a seeded train/holdout split.
+// `whet data inspect|validate|split`: look at a dataset (formats, duplicates, token lengths), check every row, or write a seeded train/holdout split;
+// preference files (pairs, rankings, feedback) are inspected and validated by data-preference.ts.
 import { existsSync, mkdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { WhetError } from '../errors.ts';
@@ -7,6 +8,8 @@ import { readGguf } from '../formats/gguf.ts';
 import { readDataset, splitExamples, type Dataset } from '../data/read.ts';
 import { tokenStats, type Cut, type Summary, type TokenStats } from '../data/stats.ts';
 import { modelContext } from '../model/context.ts';
+import { isPreferenceFile, preferenceRows, readPreferenceData } from '../data/preference.ts';
+import { inspectPreferences, validatePreferences } from './data-preference.ts';
 import { loadConfig } from '../model/load.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
@@ -77,6 +80,8 @@ async function inspect(spec: CommandSpec, argv: string[]): Promise<number> {
   const values = parsed.values as { model?: string; template?: string; 'max-len'?: number; json: boolean };
   const file = parsed.positionals[0]!;
   const maxLen = values['max-len'];
+  if (isPreferenceFile(file))
+    return inspectPreferences(file, { tokenizer: values.model === undefined ? undefined : loadTokenizer(values.model), template: readTemplate(values.template), maxLength: maxLen, json: values.json });
   const data = readDataset(file);
   const errors = [...data.errors];
   let stats: TokenStats | undefined;
@@ -113,6 +118,7 @@ async function validate(spec: CommandSpec, argv: string[]): Promise<number> {
   if (parsed === null) return 0;
   const values = parsed.values as { model?: string; template?: string };
   const file = parsed.positionals[0]!;
+  if (isPreferenceFile(file)) return validatePreferences(file, { tokenizer: values.model === undefined ? undefined : loadTokenizer(values.model), template: readTemplate(values.template) });
   const data = readDataset(file, { maxErrors: 50 });
   const errors = [...data.errors];
   let errorCount = data.errorCount;
@@ -139,13 +145,16 @@ async function split(spec: CommandSpec, argv: string[]): Promise<number> {
   const { holdout: fraction, seed, 'out-dir': outDir } = parsed.values as { holdout: number; seed: number; 'out-dir': string };
   const file = parsed.positionals[0]!;
   if (fraction >= 1) throw new UsageError(`--holdout must be below 1, got ${fraction}`);
-  const data = readDataset(file, { maxErrors: 10 });
+  const preference = isPreferenceFile(file);
+  const data = preference ? readPreferenceData(file, { maxErrors: 10 }) : readDataset(file, { maxErrors: 10 });
   if (data.errorCount > 0) {
     for (const e of data.errors) process.stderr.write(`${e}\n`);
     throw new WhetError(`${data.errorCount} bad rows in ${file}: fix them first (whet data validate lists them)`);
   }
-  if (data.examples.length === 0) throw new WhetError(`${file}: no examples`);
-  const { train, holdout } = splitExamples(data.sources, fraction, seed);
+  // Preference rows split whole, so a ranking's pairs stay on one side.
+  const { rows: sources, duplicates } = preference ? preferenceRows(file) : { rows: (data as Dataset).sources, duplicates: (data as Dataset).duplicates };
+  if (sources.length === 0) throw new WhetError(`${file}: no examples`);
+  const { train, holdout } = splitExamples(sources, fraction, seed);
   try {
     mkdirSync(outDir, { recursive: true });
   } catch (e) {
@@ -158,7 +167,7 @@ async function split(spec: CommandSpec, argv: string[]): Promise<number> {
     });
   write('train.jsonl', train);
   write('holdout.jsonl', holdout);
-  process.stdout.write(`${basename(file)}: ${train.length} train, ${holdout.length} holdout (seed ${seed}; ${data.duplicates} duplicates dropped) → ${outDir}\n`);
+  process.stdout.write(`${basename(file)}: ${train.length} train, ${holdout.length} holdout (seed ${seed}; ${duplicates} duplicates dropped) → ${outDir}\n`);
   return 0;
 }
 

@@ -27,11 +27,11 @@ export class FieldError extends Error {
   }
 }
 
-type Row = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
-const has = (row: Row, key: string): boolean => row[key] !== undefined && row[key] !== null;
+export const has = (row: Row, key: string): boolean => row[key] !== undefined && row[key] !== null;
 
-function str(row: Row, key: string, field = key): string {
+export function str(row: Row, key: string, field = key): string {
   const v = row[key];
   if (typeof v !== 'string') throw new FieldError(field, v === undefined ? 'missing' : `expected a string, got ${typeName(v)}`);
   return v;
@@ -41,18 +41,18 @@ function optStr(row: Row, key: string): string | undefined {
   return has(row, key) ? str(row, key) : undefined;
 }
 
-function typeName(v: unknown): string {
+export function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v;
 }
 
-function list(row: Row, key: string): unknown[] {
+export function list(row: Row, key: string): unknown[] {
   const v = row[key];
   if (!Array.isArray(v)) throw new FieldError(key, `expected an array, got ${typeName(v)}`);
   if (v.length === 0) throw new FieldError(key, 'empty');
   return v;
 }
 
-function object(v: unknown, field: string): Row {
+export function object(v: unknown, field: string): Row {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FieldError(field, `expected an object, got ${typeName(v)}`);
   return v as Row;
 }
@@ -62,7 +62,7 @@ function role(v: unknown, field: string): Role {
   return v as Role;
 }
 
-function turns(items: unknown[], key: string, opts: { weightless?: boolean } = {}): ChatTurn[] {
+export function turns(items: unknown[], key: string, opts: { weightless?: boolean } = {}): ChatTurn[] {
   return items.map((item, i) => {
     const at = `${key}[${i}]`;
     const m = object(item, at);
@@ -83,7 +83,7 @@ function checkLearnable(messages: ChatTurn[], field: string): ChatTurn[] {
   return messages;
 }
 
-const SHAREGPT_ROLES: Record<string, Role> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system' };
+export const SHAREGPT_ROLES: Record<string, Role> = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system' };
 
 function sharegpt(row: Row): ChatTurn[] {
   const out: ChatTurn[] = [];

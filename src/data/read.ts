@@ -33,7 +33,7 @@ export interface Dataset {
   errors: string[];
 }
 
-interface RawRow {
+export interface RawRow {
   /** `file:17` for a line, `file[17]` for a JSON array element. */
   where: string;
   value?: unknown;
@@ -140,9 +140,8 @@ function rawRows(text: string, path: string): RawRow[] {
   throw new WhetError(`${name}: unknown dataset format: expected .jsonl, .json (array or lines), .csv, .tsv or .txt`);
 }
 
-/** Reads and checks every row of a dataset file. Rows that fail are counted and described, not thrown. */
-export function readDataset(path: string, opts: ReadOptions = {}): Dataset {
-  const maxErrors = opts.maxErrors ?? 50;
+/** The rows of a dataset file (JSONL, JSON, CSV/TSV, text; optionally gzipped), each with where it is, unparsed. */
+export function readRawRows(path: string): RawRow[] {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
@@ -156,7 +155,13 @@ export function readDataset(path: string, opts: ReadOptions = {}): Dataset {
       throw new WhetError(`${path}: not valid gzip: ${(e as Error).message}`);
     }
   }
-  const rows = rawRows(buf.toString('utf8'), path);
+  return rawRows(buf.toString('utf8'), path);
+}
+
+/** Reads and checks every row of a dataset file. Rows that fail are counted and described, not thrown. */
+export function readDataset(path: string, opts: ReadOptions = {}): Dataset {
+  const maxErrors = opts.maxErrors ?? 50;
+  const rows = readRawRows(path);
   const out: Dataset = {
     examples: [],
     sources: [],
