@@ -92,6 +92,29 @@ test('metrics are written per step, the loss falls, and holdout evaluation drive
   }
 });
 
+test("a loss's own metrics (DPO's rewards/margins, …) are averaged over micro-batches into metrics.jsonl", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'whet-train-'));
+  try {
+    const { opts } = setup(dir);
+    let calls = 0;
+    const seen: (Record<string, number> | undefined)[] = [];
+    await train({
+      ...opts,
+      steps: 3,
+      loss: (b) => ({ ...opts.loss(b), metrics: { 'rewards/margins': ++calls, 'rewards/accuracies': calls % 2 } }),
+      onStep: (m) => seen.push(m.metrics),
+    });
+    const lines = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    // Two micro-batches a step: calls 1+2, 3+4, 5+6.
+    assert.deepEqual(lines.map((l) => l['rewards/margins']), [1.5, 3.5, 5.5]);
+    assert.deepEqual(lines.map((l) => l['rewards/accuracies']), [0.5, 0.5, 0.5]);
+    assert.ok(lines.every((l) => !('metrics' in l)), 'written as top-level keys, as TRL logs them');
+    assert.deepEqual(seen[0], { 'rewards/margins': 1.5, 'rewards/accuracies': 0.5 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a NaN loss stops the run with a clear error before touching the weights', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'whet-train-'));
   try {

@@ -24,8 +24,11 @@ export interface BatchSource<B> {
 export interface TrainOptions<B> {
   /** Trainable parameters by name (names key the checkpoint). */
   params: Map<string, Tensor>;
-  /** Mean loss of a batch (a scalar with gradients) and the number of tokens it processed. */
-  loss: (batch: B) => { loss: Tensor; tokens: number };
+  /**
+   * Mean loss of a batch (a scalar with gradients), the number of tokens it processed, and optional metrics of the
+   * method (DPO's `rewards/margins`, …), averaged over the step's micro-batches into metrics.jsonl.
+   */
+  loss: (batch: B) => { loss: Tensor; tokens: number; metrics?: Record<string, number> };
   batches: BatchSource<B>;
   /** Holdout loss (no gradients). */
   evaluate?: () => number;
@@ -72,6 +75,8 @@ export interface StepMetrics {
   live_mb: number;
   pooled_mb: number;
   peak_mb: number;
+  /** The loss's own metrics, averaged over micro-batches (written as top-level keys of metrics.jsonl). */
+  metrics?: Record<string, number>;
 }
 
 export interface TrainResult {
@@ -148,6 +153,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const lr = lrAt(schedule, step);
       let lossSum = 0;
       let tokens = 0;
+      const metricSums = new Map<string, number>();
       for (let micro = 0; micro < accum; micro++) {
         const batch = o.batches.next();
         tidy(() => {
@@ -157,6 +163,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           backward(accum === 1 ? r.loss : scale(r.loss, 1 / accum));
           lossSum += value;
           tokens += r.tokens;
+          for (const [k, v] of Object.entries(r.metrics ?? {})) metricSums.set(k, (metricSums.get(k) ?? 0) + v);
         });
       }
       const gradNorm = clipGradNorm(params, o.maxGradNorm !== undefined && o.maxGradNorm > 0 ? o.maxGradNorm : Infinity);
@@ -174,6 +181,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
         step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / stepSecs, elapsed_s: (performance.now() - start) / 1000,
         live_mb: mib(mem.liveBytes), pooled_mb: mib(mem.pooledBytes), peak_mb: mib(mem.peakHeldBytes),
       };
+      if (metricSums.size > 0) m.metrics = Object.fromEntries([...metricSums].map(([k, v]) => [k, v / accum]));
       finalHoldout = holdout;
       if (holdout !== undefined) {
         m.holdout_loss = holdout;
@@ -183,7 +191,8 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
           badEvals = 0;
         } else badEvals++;
       }
-      appendFileSync(metricsPath, JSON.stringify(m) + '\n');
+      const { metrics, ...line } = m;
+      appendFileSync(metricsPath, JSON.stringify({ ...line, ...metrics }) + '\n');
       o.onStep?.(m);
       if (o.saveEvery !== undefined && o.saveEvery > 0 && step % o.saveEvery === 0) save();
       if (o.earlyStoppingPatience !== undefined && badEvals >= o.earlyStoppingPatience) {
