@@ -1,0 +1,79 @@
+// DPO's step on a tiny Llama with LoRA: sequence log-probs equal a direct log-softmax, the reference is the model
+// with its adapters off (and they come back on), the loss starts at log 2, and gradients reach only the adapters.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as T from '../src/tensor/index.ts';
+import { configFromHf } from '../src/model/config.ts';
+import { LlamaModel } from '../src/model/llama.ts';
+import { applyLora, loraLayers, setLoraEnabled } from '../src/adapters/apply.ts';
+import { IGNORE_INDEX } from '../src/tensor/ops/loss.ts';
+import type { TokenizedPair } from '../src/data/preference-tokenize.ts';
+import { dpoStepLoss, pairBatch, referenceLogps, sequenceLogps } from '../src/recipes/dpo-steps.ts';
+
+const cfg = configFromHf({ model_type: 'llama', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 23, max_position_embeddings: 64 });
+
+/** A pair on a prompt of p tokens: labels on the answer only. */
+function pair(prompt: number[], chosen: number[], rejected: number[]): TokenizedPair {
+  const side = (answer: number[]) => {
+    const ids = Int32Array.from([...prompt, ...answer]);
+    return { ids, labels: Int32Array.from(ids, (id, i) => (i < prompt.length ? IGNORE_INDEX : id)), truncated: 0 };
+  };
+  return { chosen: side(chosen), rejected: side(rejected), promptTokens: prompt.length };
+}
+
+const pairs = [pair([1, 5, 7], [9, 2, 3], [11, 4]), pair([1, 6], [8, 8, 8, 3], [12, 3])];
+
+/** Σ log softmax(logits)[next token] over each row's answer, by the plain (unchunked) path. */
+function directLogps(model: LlamaModel, batch: ReturnType<typeof pairBatch>): number[] {
+  return T.noGrad(() => {
+    const logits = model.logits(model.forward(batch.ids, batch.batch, { positions: batch.positions })).toArray(); // (R·T·V)
+    const V = cfg.vocabSize;
+    return Array.from({ length: batch.batch }, (_, r) => {
+      let total = 0;
+      for (let t = 0; t + 1 < batch.time; t++) {
+        const target = batch.labels[r * batch.time + t + 1]!;
+        if (target === IGNORE_INDEX) continue;
+        const row = logits.slice((r * batch.time + t) * V, (r * batch.time + t + 1) * V);
+        const max = Math.max(...row);
+        total += row[target]! - max - Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+      }
+      return total;
+    });
+  });
+}
+
+test('sequence log-probs of a pair batch equal a direct log-softmax; the reference is the model with adapters off', () => {
+  const model = LlamaModel.random(cfg, new T.Rng(1));
+  applyLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  for (const { layer } of loraLayers(model)) layer.lora_B.weight.f.forEach((_, i, a) => (a[i] = 0.05 * Math.sin(i + 1))); // a trained-looking adapter
+  const batch = pairBatch(pairs, 0);
+  assert.equal(batch.batch, 4, 'chosen rows, then rejected rows');
+  const policy = T.noGrad(() => sequenceLogps(model, batch).toArray());
+  directLogps(model, batch).forEach((v, i) => assert.ok(Math.abs(v - policy[i]!) < 1e-4, `row ${i}: ${policy[i]} vs ${v}`));
+  const ref = referenceLogps(model, batch).toArray();
+  assert.ok(loraLayers(model).every(({ layer }) => layer.enabled), 'adapters are on again');
+  setLoraEnabled(model, false);
+  const base = directLogps(model, batch);
+  setLoraEnabled(model, true);
+  base.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-4, `reference row ${i}`));
+  assert.ok(ref.some((v, i) => Math.abs(v - policy[i]!) > 1e-3), 'the adapter changes the policy');
+  const averaged = T.noGrad(() => sequenceLogps(model, batch, true).toArray());
+  [3, 4, 2, 2].forEach((n, i) => assert.ok(Math.abs(averaged[i]! - policy[i]! / n) < 1e-5, 'averaged over the answer tokens (end token included)'));
+});
+
+test('a fresh adapter starts DPO at log 2 with zero margins; gradients reach the adapters and nothing else', () => {
+  const model = LlamaModel.random(cfg, new T.Rng(2));
+  applyLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  const step = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1 });
+  T.tidy(() => {
+    const { loss, metrics, tokens } = step(pairBatch(pairs, 0));
+    assert.ok(Math.abs(loss.item() - Math.log(2)) < 1e-6, `B = 0: policy = reference, loss ${loss.item()}`);
+    assert.equal(metrics['rewards/margins'], 0);
+    assert.equal(tokens, 4 * 6);
+    T.backward(loss);
+  });
+  const trainable = model.namedTensors().filter(([, t]) => t.requiresGrad);
+  assert.ok(trainable.every(([n]) => n.includes('lora_')), 'only adapter weights train');
+  assert.ok(trainable.some(([n, t]) => n.includes('lora_B') && t.grad !== null && t.grad.toArray().some((g) => g !== 0)), 'B gets a gradient');
+  for (const [, t] of trainable) t.grad?.dispose();
+});
