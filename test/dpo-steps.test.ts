@@ -8,7 +8,7 @@ import { LlamaModel } from '../src/model/llama.ts';
 import { applyLora, loraLayers, setLoraEnabled } from '../src/adapters/apply.ts';
 import { IGNORE_INDEX } from '../src/tensor/ops/loss.ts';
 import type { TokenizedPair } from '../src/data/preference-tokenize.ts';
-import { dpoStepLoss, pairBatch, referenceLogps, sequenceLogps } from '../src/recipes/dpo-steps.ts';
+import { answerLogps, dpoStepLoss, pairBatch, referenceLogps } from '../src/recipes/dpo-steps.ts';
 
 const cfg = configFromHf({ model_type: 'llama', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 23, max_position_embeddings: 64 });
 
@@ -48,7 +48,7 @@ test('sequence log-probs of a pair batch equal a direct log-softmax; the referen
   for (const { layer } of loraLayers(model)) layer.lora_B.weight.f.forEach((_, i, a) => (a[i] = 0.05 * Math.sin(i + 1))); // a trained-looking adapter
   const batch = pairBatch(pairs, 0);
   assert.equal(batch.batch, 4, 'chosen rows, then rejected rows');
-  const policy = T.noGrad(() => sequenceLogps(model, batch).toArray());
+  const policy = T.noGrad(() => answerLogps(model, batch).toArray());
   directLogps(model, batch).forEach((v, i) => assert.ok(Math.abs(v - policy[i]!) < 1e-4, `row ${i}: ${policy[i]} vs ${v}`));
   const ref = referenceLogps(model, batch).toArray();
   assert.ok(loraLayers(model).every(({ layer }) => layer.enabled), 'adapters are on again');
@@ -57,7 +57,7 @@ test('sequence log-probs of a pair batch equal a direct log-softmax; the referen
   setLoraEnabled(model, true);
   base.forEach((v, i) => assert.ok(Math.abs(v - ref[i]!) < 1e-4, `reference row ${i}`));
   assert.ok(ref.some((v, i) => Math.abs(v - policy[i]!) > 1e-3), 'the adapter changes the policy');
-  const averaged = T.noGrad(() => sequenceLogps(model, batch, true).toArray());
+  const averaged = T.noGrad(() => answerLogps(model, batch, true).toArray());
   [3, 4, 2, 2].forEach((n, i) => assert.ok(Math.abs(averaged[i]! - policy[i]! / n) < 1e-5, 'averaged over the answer tokens (end token included)'));
 });
 

@@ -5,6 +5,7 @@ import { readPreferenceData, type PreferenceData } from '../data/preference.ts';
 import { tokenizeFeedback, tokenizePair, type TokenizedPair } from '../data/preference-tokenize.ts';
 import { summarize, type Summary } from '../data/stats.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { summaryTable } from './summary-table.ts';
 
 export interface PreferenceCheckOptions {
   tokenizer?: Tokenizer;
@@ -95,9 +96,8 @@ export function inspectPreferences(file: string, opts: PreferenceCheckOptions & 
   } else {
     process.stdout.write(`${basename(file)}: ${data.rows} rows, ${counts(data)}, ${errorCount} errors\n`);
     if (stats !== undefined) {
-      const row = (label: string, x: Summary): string => `  ${label.padEnd(16)}${[x.min, x.mean, x.p50, x.p95, x.max].map((v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)).padStart(9)).join('')}`;
-      process.stdout.write(`  ${''.padEnd(16)}${['min', 'mean', 'p50', 'p95', 'max'].map((h) => h.padStart(9)).join('')}\n`);
-      process.stdout.write(`${row('prompt tokens', stats.prompt)}\n${row('chosen tokens', stats.chosen)}\n${row('rejected tokens', stats.rejected)}\n`);
+      const table = summaryTable([['prompt tokens', stats.prompt], ['chosen tokens', stats.chosen], ['rejected tokens', stats.rejected]]);
+      process.stdout.write(table.join('\n') + '\n');
       process.stdout.write(`  chosen longer than rejected in ${(100 * stats.chosenLonger).toFixed(1)}% of pairs (a reward model can learn length instead of quality)\n`);
     }
     for (const e of errors.slice(0, 10)) process.stdout.write(`${e}\n`);

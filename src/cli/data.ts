@@ -6,9 +6,10 @@ import { WhetError } from '../errors.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
 import { readGguf } from '../formats/gguf.ts';
 import { readDataset, splitExamples, type Dataset } from '../data/read.ts';
-import { tokenStats, type Cut, type Summary, type TokenStats } from '../data/stats.ts';
+import { tokenStats, type Cut, type TokenStats } from '../data/stats.ts';
+import { summaryTable } from './summary-table.ts';
 import { modelContext } from '../model/context.ts';
-import { isPreferenceFile, preferenceRows, readPreferenceData } from '../data/preference.ts';
+import { isPreferenceFile, readPreferenceData } from '../data/preference.ts';
 import { inspectPreferences, validatePreferences } from './data-preference.ts';
 import { loadConfig } from '../model/load.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
@@ -63,9 +64,7 @@ function summaryLine(name: string, data: Dataset): string {
 }
 
 function statsTable(s: TokenStats): string {
-  const fmt = (v: number): string => (Number.isInteger(v) ? String(v) : v.toFixed(1));
-  const row = (label: string, x: Summary): string => `  ${label.padEnd(12)}${[x.min, x.mean, x.p50, x.p95, x.max].map((v) => fmt(v).padStart(9)).join('')}`;
-  const lines = [`  ${''.padEnd(12)}${['min', 'mean', 'p50', 'p95', 'max'].map((h) => h.padStart(9)).join('')}`, row('tokens', s.ids), row('loss tokens', s.loss)];
+  const lines = summaryTable([['tokens', s.ids], ['loss tokens', s.loss]]);
   lines.push(`  total ${s.totalIds} tokens, ${s.totalLoss} with loss`);
   const pct = (a: number, b: number): string => (b === 0 ? '0' : ((100 * a) / b).toFixed(1));
   const cutLine = (what: string, t: Cut): string => `  ${what} ${t.maxLength}: cuts ${t.examples} examples (${pct(t.examples, s.examples)}%), ${t.tokens} tokens (${pct(t.tokens, s.totalIds)}%)`;
@@ -145,14 +144,13 @@ async function split(spec: CommandSpec, argv: string[]): Promise<number> {
   const { holdout: fraction, seed, 'out-dir': outDir } = parsed.values as { holdout: number; seed: number; 'out-dir': string };
   const file = parsed.positionals[0]!;
   if (fraction >= 1) throw new UsageError(`--holdout must be below 1, got ${fraction}`);
-  const preference = isPreferenceFile(file);
-  const data = preference ? readPreferenceData(file, { maxErrors: 10 }) : readDataset(file, { maxErrors: 10 });
+  const data = isPreferenceFile(file) ? readPreferenceData(file, { maxErrors: 10 }) : readDataset(file, { maxErrors: 10 });
   if (data.errorCount > 0) {
     for (const e of data.errors) process.stderr.write(`${e}\n`);
     throw new WhetError(`${data.errorCount} bad rows in ${file}: fix them first (whet data validate lists them)`);
   }
   // Preference rows split whole, so a ranking's pairs stay on one side.
-  const { rows: sources, duplicates } = preference ? preferenceRows(file) : { rows: (data as Dataset).sources, duplicates: (data as Dataset).duplicates };
+  const { sources, duplicates } = 'distinctRows' in data ? { sources: data.distinctRows, duplicates: data.duplicates } : data;
   if (sources.length === 0) throw new WhetError(`${file}: no examples`);
   const { train, holdout } = splitExamples(sources, fraction, seed);
   try {

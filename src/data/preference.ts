@@ -1,7 +1,6 @@
 // Preference data: paired answers (TRL explicit and implicit-prompt, Anthropic HH-RLHF text dialogues, OpenAI's
 // preference format, LLaMA-Factory's), rankings of k answers expanded into k(k−1)/2 pairs, and unpaired thumbs
 // up/down for KTO — each row normalised to a prompt (turns or text) and answers, with errors naming the field.
-import { WhetError } from '../errors.ts';
 import { FieldError, has, list, object, SHAREGPT_ROLES, str, turns, typeName, type ChatTurn, type Row } from './formats.ts';
 import { readRawRows } from './read.ts';
 
@@ -44,7 +43,7 @@ function promptTurns(items: unknown, field: string): ChatTurn[] {
 }
 
 /** Anthropic HH-RLHF's text dialogue ("\n\nHuman: …\n\nAssistant: …") as turns. */
-export function hhTurns(text: string, field: string): ChatTurn[] {
+function hhTurns(text: string, field: string): ChatTurn[] {
   const parts = text.split(/\n\n(Human|Assistant): /);
   if (parts[0]!.trim() !== '' || parts.length < 3) throw new FieldError(field, "expected a dialogue of '\\n\\nHuman: …' and '\\n\\nAssistant: …' turns");
   const out: ChatTurn[] = [];
@@ -154,6 +153,9 @@ export interface PreferenceData {
   feedbackSources: string[];
   formats: Record<PreferenceFormat, number>;
   rows: number;
+  /** The rows as read, each whole (a ranking stays one row), exact duplicates dropped: what a split writes. */
+  distinctRows: { where: string; row: unknown }[];
+  duplicates: number;
   errorCount: number;
   /** `file:line: field 'x': problem`, at most maxErrors of them. */
   errors: string[];
@@ -162,8 +164,13 @@ export interface PreferenceData {
 /** Reads every row of a preference file; bad rows are counted and described, not thrown. */
 export function readPreferenceData(path: string, opts: { maxErrors?: number } = {}): PreferenceData {
   const rows = readRawRows(path);
-  const out: PreferenceData = { pairs: [], pairSources: [], feedback: [], feedbackSources: [], formats: Object.fromEntries(PREFERENCE_FORMATS.map((f) => [f, 0])) as Record<PreferenceFormat, number>, rows: rows.length, errorCount: 0, errors: [] };
+  const out: PreferenceData = { pairs: [], pairSources: [], feedback: [], feedbackSources: [], formats: Object.fromEntries(PREFERENCE_FORMATS.map((f) => [f, 0])) as Record<PreferenceFormat, number>, rows: rows.length, distinctRows: [], duplicates: 0, errorCount: 0, errors: [] };
+  const seen = new Set<string>();
   rows.forEach((row, index) => {
+    const key = JSON.stringify(row.value);
+    if (seen.has(key)) out.duplicates++;
+    else out.distinctRows.push({ where: row.where, row: row.value });
+    seen.add(key);
     try {
       if (row.error !== undefined) throw new FieldError('', row.error);
       const parsed = parsePreferenceRow(row.value, index);
@@ -193,25 +200,4 @@ export function isPreferenceFile(path: string): boolean {
     return PREFERENCE_KEYS.some((k) => k in (row.value as Row));
   }
   return false;
-}
-
-/** The rows of a preference file as read, each whole (a ranking stays one row), exact duplicates dropped: what a split writes. */
-export function preferenceRows(path: string): { rows: { where: string; row: unknown }[]; duplicates: number } {
-  const seen = new Set<string>();
-  const rows: { where: string; row: unknown }[] = [];
-  let duplicates = 0;
-  for (const r of readRawRows(path)) {
-    const key = JSON.stringify(r.value);
-    if (seen.has(key)) duplicates++;
-    else rows.push({ where: r.where, row: r.value });
-    seen.add(key);
-  }
-  return { rows, duplicates };
-}
-
-/** readPreferenceData that throws one WhetError listing the problems when any row is bad. */
-export function readPreferences(path: string): PreferenceData {
-  const data = readPreferenceData(path);
-  if (data.errorCount > 0) throw new WhetError(`${data.errorCount} bad rows in ${path}:\n${data.errors.slice(0, 10).join('\n')}`);
-  return data;
 }

@@ -7,13 +7,11 @@ import { nextTokenTargets, padBatch, type Batch } from '../data/batch.ts';
 import type { TokenizedPair } from '../data/preference-tokenize.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
 import { tensor } from '../tensor/ops/create.ts';
-import { mul } from '../tensor/ops/elementwise.ts';
 import { linearLogProbs } from '../tensor/ops/linear-loss.ts';
 import { IGNORE_INDEX } from '../tensor/ops/loss.ts';
-import { sum } from '../tensor/ops/reduce.ts';
 import { narrow, reshape } from '../tensor/ops/shape.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
-import { dpoLoss, type DpoOptions } from '../train/preference-loss.ts';
+import { dpoLoss, sequenceLogps, type DpoOptions } from '../train/preference-loss.ts';
 
 /** B pairs as one padded batch of 2B rows: the chosen answers, then the rejected ones. */
 export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch {
@@ -21,21 +19,19 @@ export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch
 }
 
 /** Log-probability of each row's answer tokens (rows): summed, or averaged over them (ipo, simpo). */
-export function sequenceLogps(model: LlamaModel, batch: Batch, average = false): Tensor {
+export function answerLogps(model: LlamaModel, batch: Batch, average = false): Tensor {
   const targets = nextTokenTargets(batch);
   const hidden = model.forward(batch.ids, batch.batch, { positions: batch.positions }); // (R, T, D)
-  const perToken = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T), 0 where no target
-  const total = sum(perToken, [1]); // (R)
-  if (!average) return total;
-  const counts = Array.from({ length: batch.batch }, (_, r) => targets.subarray(r * batch.time, (r + 1) * batch.time).filter((t) => t !== IGNORE_INDEX).length);
-  return mul(total, tensor(counts.map((n) => 1 / Math.max(n, 1)), [batch.batch], total.dtype));
+  const perToken = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T)
+  const mask = tensor(Array.from(targets, (t) => (t === IGNORE_INDEX ? 0 : 1)), [batch.batch, batch.time], perToken.dtype); // (R, T)
+  return sequenceLogps(perToken, mask, average);
 }
 
 /** The reference's log-probs: the same model with its LoRA adapters switched off, without gradients. */
 export function referenceLogps(model: LlamaModel, batch: Batch, average = false): Tensor {
   setLoraEnabled(model, false);
   try {
-    return noGrad(() => tidy(() => sequenceLogps(model, batch, average)));
+    return noGrad(() => tidy(() => answerLogps(model, batch, average)));
   } finally {
     setLoraEnabled(model, true);
   }
@@ -46,7 +42,7 @@ export function dpoStepLoss(model: LlamaModel, opts: DpoOptions): (batch: Batch)
   const average = opts.loss === 'ipo' || opts.loss === 'simpo';
   return (batch) => {
     const pairs = batch.batch / 2;
-    const policy = sequenceLogps(model, batch, average); // (2B)
+    const policy = answerLogps(model, batch, average); // (2B)
     const ref = opts.loss === 'simpo' ? undefined : referenceLogps(model, batch, average); // (2B)
     const half = (t: Tensor, i: number): Tensor => narrow(t, 0, i * pairs, pairs); // (B)
     const { loss, metrics } = dpoLoss(
