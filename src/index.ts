@@ -43,8 +43,8 @@ export { saveAdapter, loadAdapter } from './adapters/peft.ts';
 export { train } from './train/trainer.ts';
 export type { TrainOptions, TrainResult, StepMetrics, BatchSource } from './train/trainer.ts';
 export { runSft } from './recipes/sft.ts';
-export { resolveSftConfig } from './recipes/sft-config.ts';
-export type { SftConfig } from './recipes/sft-config.ts';
+export { resolveTrainConfig } from './recipes/train-config.ts';
+export type { TrainConfig } from './recipes/train-config.ts';
 
 // Evaluation
 export { exactMatch, normalizedMatch, loadScorer } from './eval/metrics.ts';

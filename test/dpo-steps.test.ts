@@ -1,5 +1,6 @@
 // DPO's step on a tiny Llama with LoRA: sequence log-probs equal a direct log-softmax, the reference is the model
-// with its adapters off (and they come back on), the loss starts at log 2, and gradients reach only the adapters.
+// with its adapters off (and they come back on), or with the adapter it started from swapped in; the loss starts at
+// log 2, and gradients reach only the adapters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.ts';
@@ -8,7 +9,7 @@ import { LlamaModel } from '../src/model/llama.ts';
 import { applyLora, loraLayers, setLoraEnabled } from '../src/adapters/apply.ts';
 import { IGNORE_INDEX } from '../src/tensor/ops/loss.ts';
 import type { TokenizedPair } from '../src/data/preference-tokenize.ts';
-import { answerLogps, dpoStepLoss, pairBatch, referenceLogps } from '../src/recipes/dpo-steps.ts';
+import { answerLogps, cachedReferenceLogps, dpoStepLoss, loraReference, pairBatch } from '../src/recipes/dpo-steps.ts';
 
 const cfg = configFromHf({ model_type: 'llama', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 23, max_position_embeddings: 64 });
 
@@ -50,7 +51,7 @@ test('sequence log-probs of a pair batch equal a direct log-softmax; the referen
   assert.equal(batch.batch, 4, 'chosen rows, then rejected rows');
   const policy = T.noGrad(() => answerLogps(model, batch).toArray());
   directLogps(model, batch).forEach((v, i) => assert.ok(Math.abs(v - policy[i]!) < 1e-4, `row ${i}: ${policy[i]} vs ${v}`));
-  const ref = referenceLogps(model, batch).toArray();
+  const ref = loraReference(model, false)(() => answerLogps(model, batch).toArray());
   assert.ok(loraLayers(model).every(({ layer }) => layer.enabled), 'adapters are on again');
   setLoraEnabled(model, false);
   const base = directLogps(model, batch);
@@ -64,9 +65,9 @@ test('sequence log-probs of a pair batch equal a direct log-softmax; the referen
 test('a fresh adapter starts DPO at log 2 with zero margins; gradients reach the adapters and nothing else', () => {
   const model = LlamaModel.random(cfg, new T.Rng(2));
   applyLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', seed: 1 });
-  const step = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1 });
+  const step = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1 }, loraReference(model, false));
   T.tidy(() => {
-    const { loss, metrics, tokens } = step(pairBatch(pairs, 0));
+    const { loss, metrics, tokens } = step({ rows: pairBatch(pairs, 0) });
     assert.ok(Math.abs(loss.item() - Math.log(2)) < 1e-6, `B = 0: policy = reference, loss ${loss.item()}`);
     assert.equal(metrics['rewards/margins'], 0);
     assert.equal(tokens, 4 * 6);
@@ -76,4 +77,31 @@ test('a fresh adapter starts DPO at log 2 with zero margins; gradients reach the
   assert.ok(trainable.every(([n]) => n.includes('lora_')), 'only adapter weights train');
   assert.ok(trainable.some(([n, t]) => n.includes('lora_B') && t.grad !== null && t.grad.toArray().some((g) => g !== 0)), 'B gets a gradient');
   for (const [, t] of trainable) t.grad?.dispose();
+});
+
+test('a run that continues an adapter uses that adapter as its reference, swapped in per call; cached log-probs match it', () => {
+  const model = LlamaModel.random(cfg, new T.Rng(3));
+  applyLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  const layers = loraLayers(model);
+  for (const { layer } of layers) layer.lora_B.weight.f.forEach((_, i, a) => (a[i] = 0.05 * Math.cos(i))); // the "SFT" adapter
+  const batch = pairBatch(pairs, 0);
+  const start = T.noGrad(() => answerLogps(model, batch).toArray());
+  const reference = loraReference(model, true);
+  const cached = cachedReferenceLogps(model, [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], 0, false);
+  cached.forEach((v, i) => assert.ok(Math.abs(v - start[i]!) < 1e-4, `cached row ${i}`));
+  for (const { layer } of layers) layer.lora_A.weight.f.forEach((v, i, a) => (a[i] = v + 0.1 * Math.sin(i))); // training moves it
+  const trained = layers.map(({ layer }) => Float32Array.from(layer.lora_A.weight.f));
+  const now = T.noGrad(() => answerLogps(model, batch).toArray());
+  assert.ok(now.some((v, i) => Math.abs(v - start[i]!) > 1e-3), 'the policy moved');
+  const ref = reference(() => answerLogps(model, batch).toArray());
+  ref.forEach((v, i) => assert.ok(Math.abs(v - start[i]!) < 1e-5, `reference row ${i} is the starting adapter's`));
+  layers.forEach(({ layer }, k) => assert.deepEqual(layer.lora_A.weight.f, trained[k], 'the trained weights are back after the call'));
+  const step = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1 }, reference);
+  const viaCache = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1 });
+  T.tidy(() => {
+    const a = step({ rows: batch }).loss.item();
+    const b = viaCache({ rows: batch, ref: cached }).loss.item();
+    assert.ok(Math.abs(a - b) < 1e-5, `live reference ${a} vs cached ${b}`);
+    assert.ok(Math.abs(a - Math.log(2)) > 1e-4, 'the moved policy is no longer at log 2');
+  });
 });

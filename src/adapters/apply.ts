@@ -21,6 +21,8 @@ export interface LoraConfig {
 
 /** The output head: PEFT's all-linear leaves it out, and LlamaModel.logits reads its weight without calling forward. */
 const OUTPUT_HEAD = 'lm_head';
+/** A reward model's scalar head: trained whole (PEFT's modules_to_save), never wrapped in LoRA. */
+export const SCORE_HEAD = 'score';
 
 export function validateLoraConfig(cfg: LoraConfig): void {
   if (!Number.isInteger(cfg.r) || cfg.r < 1) throw new WhetError(`LoRA rank r must be a positive integer, got ${cfg.r}`);
@@ -32,7 +34,7 @@ export function validateLoraConfig(cfg: LoraConfig): void {
 
 /** PEFT's rule for a list of targets: the module path equals a target or ends with '.' + target. */
 export function matchesTarget(path: string, targets: string[] | 'all-linear'): boolean {
-  if (targets === 'all-linear') return path !== OUTPUT_HEAD;
+  if (targets === 'all-linear') return path !== OUTPUT_HEAD && path !== SCORE_HEAD;
   return targets.some((t) => path === t || path.endsWith(`.${t}`));
 }
 
@@ -78,8 +80,8 @@ export function applyLora(model: Module, cfg: LoraConfig): LoraLinear[] {
   assertNoLora(model);
   const linears = linearLayers(model);
   const targets = [...linears].filter(([path]) => matchesTarget(path, cfg.targetModules));
-  if (targets.some(([path]) => path === OUTPUT_HEAD))
-    throw new WhetError(`LoRA on the output head '${OUTPUT_HEAD}' is not supported (target the projections, or use 'all-linear')`);
+  const head = targets.find(([path]) => path === OUTPUT_HEAD || path === SCORE_HEAD);
+  if (head !== undefined) throw new WhetError(`LoRA on the output head '${head[0]}' is not supported (target the projections, or use 'all-linear')`);
   if (targets.length === 0) {
     const names = [...new Set([...linears.keys()].map((p) => p.slice(p.lastIndexOf('.') + 1)))];
     throw new WhetError(`LoRA target modules ${JSON.stringify(cfg.targetModules)} match no Linear layer of the model (its Linear layers: ${names.join(', ')})`);
@@ -102,6 +104,18 @@ export function setLoraEnabled(model: Module, on: boolean): void {
 /** Training mode (LoRA dropout active) or evaluation mode for every adapter of the model. */
 export function setLoraTraining(model: Module, on: boolean): void {
   for (const { layer } of loraLayers(model)) layer.training = on;
+}
+
+/** Runs fn with every adapter in evaluation mode (no dropout), then puts each back as it was. */
+export function withLoraEval<T>(model: Module, fn: () => T): T {
+  const layers = loraLayers(model).map(({ layer }) => layer);
+  const was = layers.map((l) => l.training);
+  for (const l of layers) l.training = false;
+  try {
+    return fn();
+  } finally {
+    layers.forEach((l, i) => (l.training = was[i]!));
+  }
 }
 
 /** The trainable LoRA weights (A and B of every layer), in model order. */

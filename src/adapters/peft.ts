@@ -10,18 +10,21 @@ import { writeFileAtomic } from '../formats/atomic.ts';
 import { writeAll } from '../formats/file-io.ts';
 import { decodeF16 } from '../formats/f16.ts';
 import { LoraLinear } from './lora.ts';
-import { assertNoLora, freezeAll, linearLayers, loraLayers, validateLoraConfig, type LoraConfig } from './apply.ts';
+import { assertNoLora, freezeAll, linearLayers, loraLayers, SCORE_HEAD, validateLoraConfig, type LoraConfig } from './apply.ts';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 /** PEFT names tensors from its PeftModel wrapper: base_model (LoraModel) → model (the HF model). */
 const KEY_PREFIX = 'base_model.model.';
+/** The score head as PEFT saves modules_to_save (older versions kept the wrapper's name in the key). */
+const SCORE_KEY = new RegExp(`^base_model\\.model\\.${SCORE_HEAD}(?:\\.modules_to_save(?:\\.default)?)?\\.weight$`);
 
 type Json = Record<string, unknown>;
 
 /**
  * Writes the model's adapters as a PEFT LoRA adapter folder (weights F32, then config; each file atomic).
- * Layers whose rank or alpha differ from cfg go into rank_pattern / alpha_pattern by full module path.
+ * Layers whose rank or alpha differ from cfg go into rank_pattern / alpha_pattern by full module path. A reward
+ * model's adapter is PEFT's SEQ_CLS kind: its whole `score` head is saved beside the LoRA weights (modules_to_save).
  */
 export function saveAdapter(dir: string, model: Module, cfg: LoraConfig, baseModelNameOrPath: string | null): void {
   validateLoraConfig(cfg);
@@ -37,6 +40,8 @@ export function saveAdapter(dir: string, model: Module, cfg: LoraConfig, baseMod
     if (layer.alpha !== cfg.alpha) alphaPattern[path] = layer.alpha;
     if (layer.rsLora !== (cfg.rsLora ?? false)) throw new WhetError(`${path}: rsLoRA ${layer.rsLora} differs from the config's; one adapter has one scaling rule`);
   }
+  const score = linearLayers(model).get(SCORE_HEAD)?.layer.weight;
+  if (score !== undefined) tensors.set(`${KEY_PREFIX}${SCORE_HEAD}.weight`, { dtype: 'F32', shape: [...score.shape], data: Float32Array.from(score.f) });
   const config: Json = {
     alpha_pattern: alphaPattern,
     base_model_name_or_path: baseModelNameOrPath,
@@ -48,13 +53,13 @@ export function saveAdapter(dir: string, model: Module, cfg: LoraConfig, baseMod
     layers_to_transform: null,
     lora_alpha: cfg.alpha,
     lora_dropout: cfg.dropout,
-    modules_to_save: null,
+    modules_to_save: score === undefined ? null : [SCORE_HEAD],
     peft_type: 'LORA',
     r: cfg.r,
     rank_pattern: rankPattern,
     revision: null,
     target_modules: cfg.targetModules === 'all-linear' ? 'all-linear' : [...cfg.targetModules].sort(),
-    task_type: 'CAUSAL_LM',
+    task_type: score === undefined ? 'CAUSAL_LM' : 'SEQ_CLS',
     use_dora: false,
     use_rslora: cfg.rsLora ?? false,
   };
@@ -66,6 +71,8 @@ export function saveAdapter(dir: string, model: Module, cfg: LoraConfig, baseMod
 
 export interface LoadedAdapter {
   config: LoraConfig;
+  /** CAUSAL_LM, or SEQ_CLS for a reward model's adapter (which carried the score head). */
+  taskType: 'CAUSAL_LM' | 'SEQ_CLS';
   baseModelNameOrPath: string | null;
   /** The new LoRA layers, in model order. */
   layers: LoraLinear[];
@@ -74,7 +81,8 @@ export interface LoadedAdapter {
 /**
  * Reads a PEFT LoRA adapter folder and puts it on the model: each lora_A/lora_B key must name a Linear of the
  * model with matching shapes. Everything is checked before the model changes; the base ends frozen and the
- * LoRA weights trainable. seed seeds the dropout stream.
+ * LoRA weights trainable. A SEQ_CLS adapter's score head is copied into the model's (attach one first: see
+ * adapterTaskType). seed seeds the dropout stream.
  */
 export function loadAdapter(dir: string, model: Module, opts: { seed?: number } = {}): LoadedAdapter {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new WhetError(`${dir}: no such adapter folder`);
@@ -90,9 +98,15 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
   }
   const { tensors } = readSafetensors(weightsPath);
 
-  // Pair up A and B per module path.
+  // Pair up A and B per module path; the score head (modules_to_save) apart.
   const pairs = new Map<string, { A?: [string, SafetensorsTensor]; B?: [string, SafetensorsTensor] }>();
+  let scoreWeight: [string, SafetensorsTensor] | undefined;
   for (const [key, t] of tensors) {
+    if (SCORE_KEY.test(key)) {
+      if (!peft.modulesToSave.includes(SCORE_HEAD)) throw new WhetError(`${weightsPath}: '${key}' is a score head, but ${ADAPTER_CONFIG} does not list '${SCORE_HEAD}' in modules_to_save`);
+      scoreWeight = [key, t];
+      continue;
+    }
     const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(key);
     if (m === null) throw new WhetError(`${weightsPath}: tensor '${key}' is not a LoRA weight this loader understands (expected ${KEY_PREFIX}<module>.lora_A.weight / .lora_B.weight)`);
     const entry = pairs.get(m[1]!) ?? {};
@@ -104,6 +118,13 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
 
   assertNoLora(model);
   const linears = linearLayers(model);
+  const scoreHead = linears.get(SCORE_HEAD)?.layer;
+  if (peft.modulesToSave.includes(SCORE_HEAD) && scoreWeight === undefined) throw new WhetError(`${weightsPath}: modules_to_save lists '${SCORE_HEAD}' but the file has no ${KEY_PREFIX}${SCORE_HEAD}.weight`);
+  if (scoreWeight !== undefined) {
+    if (scoreHead === undefined) throw new WhetError(`${dir}: a reward model's adapter (task_type SEQ_CLS, with a score head) needs a model with a score head`);
+    if (scoreWeight[1].shape.join() !== scoreHead.weight.shape.join())
+      throw new WhetError(`${weightsPath}: '${scoreWeight[0]}' has shape [${scoreWeight[1].shape.join(', ')}], expected [${scoreHead.weight.shape.join(', ')}]`);
+  }
   const plan = [...pairs].map(([path, { A, B }]) => {
     if (A === undefined || B === undefined) throw new WhetError(`${weightsPath}: module '${path}' has ${A ? 'lora_A' : 'lora_B'} but no ${A ? 'lora_B' : 'lora_A'}`);
     const target = linears.get(path);
@@ -122,6 +143,8 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
   });
 
   freezeAll(model);
+  if (scoreWeight !== undefined) scoreHead!.weight.f.set(toF32(scoreWeight, weightsPath));
+  scoreHead?.weight.requireGrad(true);
   const dropoutRng = new Rng(opts.seed ?? 0);
   const layers = plan.map(({ target, r, alpha, A, B }) => {
     const lora = new LoraLinear(target.layer, Tensor.fromArray(A, [r, A.length / r]), Tensor.fromArray(B, [B.length / r, r]), { alpha, rsLora: peft.rsLora, dropout: peft.dropout, dropoutRng });
@@ -129,7 +152,19 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
     return lora;
   });
   const targetModules = peft.targetModules ?? [...new Set(plan.map(({ path }) => lastName(path)))].sort();
-  return { config: { r: peft.r, alpha: peft.alpha, dropout: peft.dropout, targetModules, rsLora: peft.rsLora, seed: opts.seed ?? 0 }, baseModelNameOrPath: peft.baseModel, layers };
+  return {
+    config: { r: peft.r, alpha: peft.alpha, dropout: peft.dropout, targetModules, rsLora: peft.rsLora, seed: opts.seed ?? 0 },
+    taskType: scoreWeight === undefined ? 'CAUSAL_LM' : 'SEQ_CLS',
+    baseModelNameOrPath: peft.baseModel,
+    layers,
+  };
+}
+
+/** Whether an adapter folder holds a reward model's adapter (SEQ_CLS with a score head), read from its config alone. */
+export function adapterTaskType(dir: string): 'CAUSAL_LM' | 'SEQ_CLS' {
+  const configPath = join(dir, ADAPTER_CONFIG);
+  if (!existsSync(configPath)) throw new WhetError(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
+  return peftLoraSettings(readJson(configPath), configPath).modulesToSave.includes(SCORE_HEAD) ? 'SEQ_CLS' : 'CAUSAL_LM';
 }
 
 interface PeftLoraSettings {
@@ -142,6 +177,8 @@ interface PeftLoraSettings {
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
   baseModel: string | null;
+  /** Whole modules saved beside the LoRA weights: a sequence classifier's head (score) at most. */
+  modulesToSave: string[];
 }
 
 /** Reads the fields of a PEFT LoraConfig that change the computation (PEFT's defaults where absent); refuses what this LoRA cannot do. */
@@ -163,8 +200,10 @@ function peftLoraSettings(json: Json, where: string): PeftLoraSettings {
   if (field('use_dora', false) !== false) throw new WhetError(`${where}: DoRA adapters (use_dora) are not supported`);
   if (field('lora_bias', false) !== false) throw new WhetError(`${where}: lora_bias adapters are not supported`);
   if (field('fan_in_fan_out', false) !== false) throw new WhetError(`${where}: fan_in_fan_out adapters (GPT-2 Conv1D layers) are not supported`);
+  // PEFT adds a sequence classifier's heads (classifier, score) to modules_to_save; Llama's is score.
   const mts = field('modules_to_save', []);
-  if (!Array.isArray(mts) || mts.length > 0) throw new WhetError(`${where}: modules_to_save ${JSON.stringify(json.modules_to_save)} is not supported (fully trained extra modules)`);
+  if (!Array.isArray(mts) || mts.some((m) => m !== SCORE_HEAD && m !== 'classifier'))
+    throw new WhetError(`${where}: modules_to_save ${JSON.stringify(json.modules_to_save)} is not supported (only a reward model's head, ${JSON.stringify(SCORE_HEAD)})`);
   const replication = field('layer_replication', []);
   if (!Array.isArray(replication) || replication.length > 0) throw new WhetError(`${where}: layer_replication is not supported`);
   const tm = field('target_modules', undefined);
@@ -182,6 +221,7 @@ function peftLoraSettings(json: Json, where: string): PeftLoraSettings {
     rankPattern: numberMap(field('rank_pattern', {}), 'rank_pattern', where),
     alphaPattern: numberMap(field('alpha_pattern', {}), 'alpha_pattern', where),
     baseModel: typeof base === 'string' ? base : null,
+    modulesToSave: mts as string[],
   };
 }
 

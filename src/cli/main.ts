@@ -12,6 +12,7 @@ const verbs: Record<string, () => Promise<Verb>> = {
   perplexity: async () => (await import('./perplexity.ts')).perplexityCommand,
   merge: async () => (await import('./merge.ts')).mergeCommand,
   eval: async () => (await import('./eval.ts')).evalCommand,
+  score: async () => (await import('./score.ts')).scoreCommand,
   train: async () => (await import('./train.ts')).trainCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
   data: async () => (await import('./data.ts')).dataCommand,

@@ -1,6 +1,6 @@
 // The option spec of every verb, in one light module: main's verb list, --help, parsing and shell completion
 // all read these, and loading them loads no model or kernel code.
-import { flagOf, SFT_DEFAULTS, SFT_KEYS, SFT_SPEC } from '../recipes/sft-config.ts';
+import { flagOf, TRAIN_DEFAULTS, TRAIN_KEYS, TRAIN_SPEC } from '../recipes/train-config.ts';
 import type { CommandSpec, OptionSpec } from './options.ts';
 
 const model: OptionSpec = { type: 'string', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face folder' };
@@ -49,6 +49,22 @@ export const perplexitySpec: CommandSpec = {
     json,
   },
   examples: ['whet perplexity --model stories260K.gguf --text tinystories_val.txt', 'whet perplexity --model base.gguf --adapter out/adapter --text held-out.txt --json'],
+};
+
+export const scoreSpec: CommandSpec = {
+  name: 'score',
+  summary: "A reward model's score for every row of a file: both answers of each preference pair, or each prompt/response; one row per line on stdout.",
+  options: {
+    model: { ...model, required: true, help: 'a reward model folder, or the base model of --adapter' },
+    adapter: { ...adapter, help: "a reward model's PEFT adapter (task_type SEQ_CLS) on --model" },
+    data: { type: 'string', arg: 'FILE', required: true, help: 'preference pairs, thumbs up/down, or prompt/response examples' },
+    'chat-template': { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" },
+    'max-length': { type: 'integer', min: 2, help: "tokens per answer with its prompt (default: the model's context)" },
+    'batch-size': { type: 'integer', min: 1, default: 16, help: 'answers scored together' },
+    dtype,
+    json,
+  },
+  examples: ['whet score --model smollm2.gguf --adapter runs/rm/adapter --data pairs.jsonl', 'whet score --model runs/rm-full/model --data answers.jsonl --json'],
 };
 
 export const mergeSpec: CommandSpec = {
@@ -101,9 +117,9 @@ const TRAIN_ARGS: Partial<Record<string, string>> = { model: 'PATH', data: 'FILE
 /** whet train: every option of the SFT config is a flag (model_type → --model-type), switches with a --no- form. */
 function trainOptions(): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = { config: { type: 'string', arg: 'FILE', help: 'YAML file of options (flags override it)' } };
-  for (const key of SFT_KEYS) {
-    const s = SFT_SPEC[key];
-    const fallback = (SFT_DEFAULTS as Record<string, unknown>)[key];
+  for (const key of TRAIN_KEYS) {
+    const s = TRAIN_SPEC[key];
+    const fallback = (TRAIN_DEFAULTS as Record<string, unknown>)[key];
     const shown = Array.isArray(fallback) ? fallback.join(',') : (fallback as string | number | boolean | undefined);
     const help = s.type === 'string' && s.required === true ? `${s.help}; required here or in --config` : s.help;
     const base = { help, default: shown };
@@ -119,12 +135,15 @@ function trainOptions(): Record<string, OptionSpec> {
 
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'Fine-tune a model on prompt/response data, fully or with LoRA; progress on stderr, the summary on stdout.',
+  summary: 'Fine-tune a model, fully or with LoRA: SFT on prompt/response data, a reward model, DPO or KTO on preferences; progress on stderr, the summary on stdout.',
   options: trainOptions(),
   examples: [
     'whet train --model smollm2.gguf --data train.jsonl --out runs/lora1',
     'whet train --config sft.yaml --lr 1e-4 --steps 300',
-    'whet train --model qwen/ --data chat.jsonl --out runs/full --method full --gradient-checkpointing',
+    'whet train --model qwen/ --data chat.jsonl --out runs/full --finetuning full --gradient-checkpointing',
+    'whet train --method reward --model smollm2.gguf --data pairs.jsonl --out runs/rm',
+    'whet train --method dpo --model smollm2.gguf --adapter runs/sft/adapter --data pairs.jsonl --out runs/dpo --beta 0.1',
+    'whet train --method kto --model smollm2.gguf --adapter runs/sft/adapter --data thumbs.jsonl --out runs/kto',
   ],
 };
 
@@ -198,4 +217,4 @@ export const completionSpec: CommandSpec = {
 };
 
 /** Every verb, in the order `whet --help` lists them. */
-export const COMMANDS: CommandSpec[] = [generateSpec, perplexitySpec, trainSpec, evalSpec, mergeSpec, convertSpec, dataSpec, benchSpec, completionSpec];
+export const COMMANDS: CommandSpec[] = [generateSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, convertSpec, dataSpec, benchSpec, completionSpec];

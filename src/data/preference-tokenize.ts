@@ -13,6 +13,7 @@ export interface TokenizedPair {
   /** Tokens of the shared prompt (both answers start after them). */
   promptTokens: number;
   group?: number;
+  margin?: number;
 }
 
 export interface TokenizedFeedback {
@@ -39,7 +40,7 @@ export function tokenizePair(pair: PreferencePair, tokenizer: Tokenizer, opts: P
   if (c < 0 || r < 0) throw new Error(`the prompt fills max_length (${opts.maxLength} tokens): no answer token is left to compare`);
   if (c !== r || chosen.ids.subarray(0, c).some((id, i) => id !== rejected.ids[i]))
     throw new Error('the prompt tokenises differently before the two answers (a merge across the prompt/answer boundary): the pair would not compare the same prompt');
-  return { chosen, rejected, promptTokens: c, ...(pair.group !== undefined ? { group: pair.group } : {}) };
+  return { chosen, rejected, promptTokens: c, ...(pair.group !== undefined ? { group: pair.group } : {}), ...(pair.margin !== undefined ? { margin: pair.margin } : {}) };
 }
 
 /** An unpaired answer with its prompt; throws when truncation leaves no answer token. */

@@ -13,6 +13,8 @@ export interface PreferencePair {
   rejected: string;
   /** Pairs expanded from one ranking share its row's group, so they can be kept in one batch. */
   group?: number;
+  /** How much better the chosen answer was rated (TRL's margin column): the reward model's loss wants at least this gap. */
+  margin?: number;
 }
 
 export interface Feedback {
@@ -115,6 +117,16 @@ function feedback(row: Row): Feedback {
 
 /** One row of preference data, normalised; `index` numbers a ranking's group. Throws FieldError naming the field. */
 export function parsePreferenceRow(value: unknown, index = 0): PreferenceRow {
+  const parsed = parseRow(value, index);
+  const row = value as Row;
+  if ('pairs' in parsed && has(row, 'margin')) {
+    if (typeof row.margin !== 'number' || !Number.isFinite(row.margin)) throw new FieldError('margin', `expected a number, got ${typeName(row.margin)}`);
+    for (const p of parsed.pairs) p.margin = row.margin;
+  }
+  return parsed;
+}
+
+function parseRow(value: unknown, index: number): PreferenceRow {
   const row = object(value, '');
   if (has(row, 'label')) return { format: 'feedback', feedback: feedback(row) };
   if (has(row, 'responses') || has(row, 'ranking')) return { format: 'ranking', pairs: ranking(row, index) };

@@ -31,7 +31,13 @@ export interface ModelConfig {
   qkNorm: boolean;
   bosTokenId?: number;
   eosTokenId?: number | number[];
+  /** A sequence classifier (…ForSequenceClassification, a reward model): a `score` head of this many outputs, no LM head. */
+  numLabels?: number;
+  /** The id HF's sequence classifiers pad with (written for them; Whetstone reads the last real token from lengths). */
+  padTokenId?: number;
 }
+
+const ARCHITECTURE: Record<ModelType, string> = { llama: 'Llama', mistral: 'Mistral', qwen2: 'Qwen2', qwen3: 'Qwen3' };
 
 const families: Record<string, { attentionBias: boolean; qkNorm: boolean }> = {
   llama: { attentionBias: false, qkNorm: false },
@@ -75,6 +81,13 @@ export function configFromHf(json: Record<string, unknown>, where = 'config.json
     if (scaling !== undefined) cfg.ropeScaling = scaling;
     if (typeof json.bos_token_id === 'number') cfg.bosTokenId = json.bos_token_id;
     if (typeof json.eos_token_id === 'number' || Array.isArray(json.eos_token_id)) cfg.eosTokenId = json.eos_token_id as number | number[];
+    if (typeof json.pad_token_id === 'number') cfg.padTokenId = json.pad_token_id;
+    const architectures = Array.isArray(json.architectures) ? json.architectures : [];
+    if (architectures.some((a) => typeof a === 'string' && a.endsWith('ForSequenceClassification'))) {
+      const labels = json.num_labels ?? (json.id2label !== null && typeof json.id2label === 'object' ? Object.keys(json.id2label).length : 2);
+      if (labels !== 1) throw new WhetError(`a sequence classifier with ${JSON.stringify(labels)} labels is not supported (reward models have num_labels 1)`);
+      cfg.numLabels = 1;
+    }
     if (!Number.isInteger(cfg.headDim) || cfg.headDim % 2 !== 0) throw new WhetError(`head dim ${cfg.headDim} must be an even integer`);
     if (cfg.numHeads % cfg.numKvHeads !== 0) throw new WhetError(`num_attention_heads ${cfg.numHeads} is not a multiple of num_key_value_heads ${cfg.numKvHeads}`);
     return cfg;
@@ -104,7 +117,7 @@ function parseRopeScaling(raw: unknown): RopeScaling | undefined {
 /** The HF config.json object for a config (what save writes next to the weights). */
 export function configToHf(cfg: ModelConfig): Record<string, unknown> {
   const json: Record<string, unknown> = {
-    architectures: [{ llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' }[cfg.modelType]],
+    architectures: [`${ARCHITECTURE[cfg.modelType]}ForCausalLM`],
     model_type: cfg.modelType,
     vocab_size: cfg.vocabSize,
     hidden_size: cfg.hiddenSize,
@@ -132,6 +145,7 @@ export function configToHf(cfg: ModelConfig): Record<string, unknown> {
   else if (cfg.ropeScaling?.type === 'linear') json.rope_scaling = { rope_type: 'linear', factor: cfg.ropeScaling.factor };
   if (cfg.bosTokenId !== undefined) json.bos_token_id = cfg.bosTokenId;
   if (cfg.eosTokenId !== undefined) json.eos_token_id = cfg.eosTokenId;
+  if (cfg.numLabels !== undefined) Object.assign(json, sequenceClassifierFields(cfg));
   return json;
 }
 
@@ -158,4 +172,15 @@ export function ropeInvFreq(cfg: ModelConfig): Float32Array {
     f[i] = freq;
   }
   return f;
+}
+
+/** The config.json fields that make a folder an HF sequence classifier (a reward model) of this family. */
+export function sequenceClassifierFields(cfg: ModelConfig): Record<string, unknown> {
+  return {
+    architectures: [`${ARCHITECTURE[cfg.modelType]}ForSequenceClassification`],
+    num_labels: 1,
+    id2label: { 0: 'LABEL_0' },
+    label2id: { LABEL_0: 0 },
+    ...(cfg.padTokenId !== undefined ? { pad_token_id: cfg.padTokenId } : {}),
+  };
 }

@@ -9,7 +9,7 @@ import { isGradEnabled } from '../tensor/grad-mode.ts';
 import type { Rng } from '../tensor/random.ts';
 import { ones, randn } from '../tensor/ops/create.ts';
 import { addToBranch } from '../tensor/ops/elementwise.ts';
-import { attention, rope, swiglu } from '../tensor/ops/layers.ts';
+import { attention, embedding, rope, swiglu } from '../tensor/ops/layers.ts';
 import { linear } from '../tensor/ops/matmul.ts';
 import { cat, narrow, reshape } from '../tensor/ops/shape.ts';
 import { checkpoint } from '../tensor/checkpoint.ts';
@@ -147,7 +147,8 @@ export type TensorSource = (name: string, shape: number[]) => Tensor | undefined
 
 export class LlamaModel extends Module {
   model: Body;
-  lm_head?: Linear; // (V, D); absent when tied to the embedding
+  lm_head?: Linear; // (V, D); absent when tied to the embedding, and in a reward model
+  score?: Linear; // (1, D): a reward model's head (HF's …ForSequenceClassification)
   readonly invFreq: Float32Array;
 
   constructor(readonly config: ModelConfig, source: TensorSource) {
@@ -163,7 +164,8 @@ export class LlamaModel extends Module {
       return found;
     };
     this.model = new Body(config, (n, s) => t(`model.${n}`, s), (n, s) => (config.attentionBias ? opt(`model.${n}`, s) : undefined));
-    if (!config.tieWordEmbeddings) this.lm_head = new Linear(t('lm_head.weight', [config.vocabSize, config.hiddenSize]));
+    if (config.numLabels !== undefined) this.score = new Linear(t('score.weight', [config.numLabels, config.hiddenSize]));
+    else if (!config.tieWordEmbeddings) this.lm_head = new Linear(t('lm_head.weight', [config.vocabSize, config.hiddenSize]));
     this.invFreq = ropeInvFreq(config);
   }
 
@@ -204,7 +206,30 @@ export class LlamaModel extends Module {
 
   /** The output head's weight (V, D): lm_head's, or the embedding's when tied. */
   headWeight(): Tensor {
-    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
+    if (this.lm_head !== undefined) return this.lm_head.weight;
+    if (!this.config.tieWordEmbeddings) throw new Error('this model has no LM head (a reward model scores text; it does not predict tokens)');
+    return this.model.embed_tokens.weight;
+  }
+
+  /**
+   * Makes this language model a reward model: the LM head goes (freed unless tied to the embedding) and a trainable
+   * scalar head `score` (1, D) takes its place, normal(0, std) as HF initialises it.
+   */
+  attachScoreHead(rng: Rng, std = 0.02): void {
+    if (this.score !== undefined) return;
+    this.lm_head?.weight.dispose();
+    delete this.lm_head;
+    this.score = new Linear(keep(randn([1, this.config.hiddenSize], rng, std)).requireGrad());
+    this.config.numLabels = 1;
+  }
+
+  /** A reward per row (B) from hidden states (B, T, D), read at each row's last real token `last` (B indices into T). */
+  rewards(hidden: Tensor, last: Int32Array): Tensor {
+    if (this.score === undefined) throw new Error('rewards: the model has no score head (not a reward model)');
+    const [batch, time, dim] = hidden.shape as [number, number, number];
+    const rows = Int32Array.from(last, (t, b) => b * time + t);
+    const picked = embedding(reshape(hidden, [batch * time, dim]), rows); // (B, D): a row gather whose backward scatters
+    return reshape(linear(picked, this.score.weight), [batch]); // (B)
   }
 
   /** Next-token logits (..., V) from hidden states (..., D); losses use linearCrossEntropy on headWeight() instead, never holding them all. */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { getBackend } from '../backend/registry.ts';
 import { readGguf } from '../formats/gguf.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
-import { configToHf } from './config.ts';
+import { configToHf, sequenceClassifierFields } from './config.ts';
 import { readJsonFile, writeHfFolder } from './hf-folder.ts';
 import type { LoadedModel } from './load.ts';
 import { hfTokenizerFilesFromGguf, readHfTokenizerFolder } from '../tokenizer/convert.ts';
@@ -22,6 +22,7 @@ export function saveModelFolder(loaded: LoadedModel, outDir: string, dtype: 'f32
   }
   const hfConfig = loaded.format === 'hf' ? readJsonFile(join(loaded.path, 'config.json')) : configToHf(loaded.config);
   hfConfig.torch_dtype = dtype === 'f32' ? 'float32' : 'bfloat16';
+  if (loaded.model.score !== undefined) Object.assign(hfConfig, sequenceClassifierFields(loaded.config));
   const tokenizer = loaded.format === 'hf' ? readHfTokenizerFolder(loaded.path) : hfTokenizerFilesFromGguf(readGguf(loaded.path).metadata);
   writeHfFolder(outDir, hfConfig, tensors, tokenizer);
 }

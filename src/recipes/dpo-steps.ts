@@ -1,17 +1,33 @@
 // DPO's pieces for the shared trainer: pairs batched as TRL does (chosen rows, then rejected rows), sequence
-// log-probs through the chunked head, the reference as the same model with its adapters off (no second copy of the
-// weights), and the step loss with TRL's metrics.
+// log-probs through the chunked head, the reference policy (LoRA: the same weights with the adapter off, or with
+// the starting adapter's weights swapped in: no second copy of the model; full: log-probs cached before training),
+// the step loss with TRL's metrics, and the holdout's loss and metrics.
 import type { LlamaModel } from '../model/llama.ts';
-import { setLoraEnabled } from '../adapters/apply.ts';
+import { loraParameters, setLoraEnabled, withLoraEval } from '../adapters/apply.ts';
 import { nextTokenTargets, padBatch, type Batch } from '../data/batch.ts';
+import { DataIterator } from '../data/iterator.ts';
 import type { TokenizedPair } from '../data/preference-tokenize.ts';
+import type { TokenizedExample } from '../data/tokenize.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
 import { tensor } from '../tensor/ops/create.ts';
 import { linearLogProbs } from '../tensor/ops/linear-loss.ts';
 import { IGNORE_INDEX } from '../tensor/ops/loss.ts';
 import { narrow, reshape } from '../tensor/ops/shape.ts';
-import { tidy, type Tensor } from '../tensor/tensor.ts';
+import type { Rng } from '../tensor/random.ts';
+import { tidy, withSavedActivations, type Tensor } from '../tensor/tensor.ts';
 import { dpoLoss, sequenceLogps, type DpoOptions } from '../train/preference-loss.ts';
+
+/** Rows of answers (with their prompts) and, when cached before training, the reference's log-prob of each row. */
+export interface AnswerBatch {
+  rows: Batch;
+  ref?: Float32Array;
+}
+
+export interface ForwardSettings {
+  checkpoint?: boolean;
+  rngs?: Rng[];
+  activations?: 'f32' | 'bf16';
+}
 
 /** B pairs as one padded batch of 2B rows: the chosen answers, then the rejected ones. */
 export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch {
@@ -19,36 +35,116 @@ export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch
 }
 
 /** Log-probability of each row's answer tokens (rows): summed, or averaged over them (ipo, simpo). */
-export function answerLogps(model: LlamaModel, batch: Batch, average = false): Tensor {
+export function answerLogps(model: LlamaModel, batch: Batch, average = false, settings: ForwardSettings = {}): Tensor {
   const targets = nextTokenTargets(batch);
-  const hidden = model.forward(batch.ids, batch.batch, { positions: batch.positions }); // (R, T, D)
+  const forward = () => model.forward(batch.ids, batch.batch, { positions: batch.positions, checkpoint: settings.checkpoint, rngs: settings.rngs });
+  const hidden = withSavedActivations(settings.activations ?? 'f32', forward); // (R, T, D)
   const perToken = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T)
   const mask = tensor(Array.from(targets, (t) => (t === IGNORE_INDEX ? 0 : 1)), [batch.batch, batch.time], perToken.dtype); // (R, T)
   return sequenceLogps(perToken, mask, average);
 }
 
-/** The reference's log-probs: the same model with its LoRA adapters switched off, without gradients. */
-export function referenceLogps(model: LlamaModel, batch: Batch, average = false): Tensor {
-  setLoraEnabled(model, false);
-  try {
-    return noGrad(() => tidy(() => answerLogps(model, batch, average)));
-  } finally {
-    setLoraEnabled(model, true);
-  }
+/** Runs a computation as the reference policy: without gradients and LoRA dropout, under the reference's weights. */
+export type ReferencePolicy = <T>(fn: () => T) => T;
+
+/**
+ * The LoRA reference: the base alone (adapter off), or, for a run that continues an adapter (an SFT adapter
+ * before DPO), that adapter's starting weights swapped in for the call: a few MB copied, never a second model.
+ */
+export function loraReference(model: LlamaModel, continuesAdapter: boolean): ReferencePolicy {
+  const params = loraParameters(model);
+  const start = continuesAdapter ? params.map((p) => Float32Array.from(p.f)) : undefined;
+  return (fn) => withLoraEval(model, () => noGrad(() => {
+    if (start === undefined) {
+      setLoraEnabled(model, false);
+      try {
+        return fn();
+      } finally {
+        setLoraEnabled(model, true);
+      }
+    }
+    const current = params.map((p) => Float32Array.from(p.f));
+    params.forEach((p, i) => p.f.set(start[i]!));
+    try {
+      return fn();
+    } finally {
+      params.forEach((p, i) => p.f.set(current[i]!));
+    }
+  }));
+}
+
+/** The reference's log-prob of every example, computed once (full fine-tuning: before the weights move). */
+export function cachedReferenceLogps(model: LlamaModel, examples: readonly TokenizedExample[], padId: number, average: boolean, batchRows = 16): Float32Array {
+  const out = new Float32Array(examples.length);
+  withLoraEval(model, () => noGrad(() => {
+    for (let i = 0; i < examples.length; i += batchRows) {
+      const rows = padBatch(examples.slice(i, i + batchRows), padId);
+      tidy(() => out.set(answerLogps(model, rows, average).toArray(), i));
+    }
+  }));
+  return out;
+}
+
+/** Pair batches for training: `ref` (2N: chosen then rejected per pair index) attaches cached reference log-probs. */
+export function pairBatchSource(pairs: readonly TokenizedPair[], opts: { batchSize: number; seed: number }, padId: number, ref?: Float32Array): DataIterator<number, AnswerBatch> {
+  const n = pairs.length;
+  return new DataIterator(pairs.map((_, i) => i), {
+    batchSize: opts.batchSize,
+    seed: opts.seed,
+    collate: (idx) => ({
+      rows: pairBatch(idx.map((i) => pairs[i]!), padId),
+      ...(ref !== undefined ? { ref: Float32Array.from([...idx.map((i) => ref[i]!), ...idx.map((i) => ref[n + i]!)]) } : {}),
+    }),
+  });
+}
+
+/** The reference's log-probs of a batch's rows: cached, or computed by the reference policy. */
+function referenceOf(model: LlamaModel, b: AnswerBatch, average: boolean, reference: ReferencePolicy | undefined): Tensor {
+  if (b.ref !== undefined) return tensor(b.ref, [b.ref.length]);
+  if (reference === undefined) throw new Error('dpo: no reference log-probs (neither cached nor a reference policy)');
+  return reference(() => tidy(() => answerLogps(model, b.rows, average)));
+}
+
+/** Whether a DPO loss compares length-averaged log-probs. */
+export function averagesLogps(loss: DpoOptions['loss']): boolean {
+  return loss === 'ipo' || loss === 'simpo';
 }
 
 /** The DPO step for the trainer: policy and reference log-probs of a pair batch, the loss and TRL's metrics. */
-export function dpoStepLoss(model: LlamaModel, opts: DpoOptions): (batch: Batch) => { loss: Tensor; tokens: number; metrics: Record<string, number> } {
-  const average = opts.loss === 'ipo' || opts.loss === 'simpo';
-  return (batch) => {
-    const pairs = batch.batch / 2;
-    const policy = answerLogps(model, batch, average); // (2B)
-    const ref = opts.loss === 'simpo' ? undefined : referenceLogps(model, batch, average); // (2B)
+export function dpoStepLoss(model: LlamaModel, opts: DpoOptions, reference?: ReferencePolicy, settings: ForwardSettings = {}): (b: AnswerBatch) => { loss: Tensor; tokens: number; metrics: Record<string, number> } {
+  const average = averagesLogps(opts.loss);
+  return (b) => {
+    const pairs = b.rows.batch / 2;
+    const policy = answerLogps(model, b.rows, average, settings); // (2B)
+    const ref = opts.loss === 'simpo' ? undefined : referenceOf(model, b, average, reference); // (2B)
     const half = (t: Tensor, i: number): Tensor => narrow(t, 0, i * pairs, pairs); // (B)
     const { loss, metrics } = dpoLoss(
       { chosen: half(policy, 0), rejected: half(policy, 1), ...(ref === undefined ? {} : { refChosen: half(ref, 0), refRejected: half(ref, 1) }) },
       opts,
     );
-    return { loss, tokens: batch.ids.length, metrics: { ...metrics } };
+    return { loss, tokens: b.rows.ids.length, metrics: { ...metrics } };
   };
+}
+
+/** The holdout's DPO loss and metrics (mean over pairs), without gradients or dropout. */
+export function evaluateDpo(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, opts: DpoOptions, reference?: ReferencePolicy, ref?: Float32Array, batchPairs = 8): { loss: number; metrics: Record<string, number> } {
+  const step = dpoStepLoss(model, opts, reference);
+  const n = pairs.length;
+  let loss = 0;
+  const sums: Record<string, number> = {};
+  withLoraEval(model, () => noGrad(() => {
+    for (let i = 0; i < n; i += batchPairs) {
+      const idx = Array.from({ length: Math.min(batchPairs, n - i) }, (_, k) => i + k);
+      const b: AnswerBatch = {
+        rows: pairBatch(idx.map((k) => pairs[k]!), padId),
+        ...(ref !== undefined ? { ref: Float32Array.from([...idx.map((k) => ref[k]!), ...idx.map((k) => ref[n + k]!)]) } : {}),
+      };
+      tidy(() => {
+        const r = step(b);
+        loss += r.loss.item() * idx.length;
+        for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v * idx.length;
+      });
+    }
+  }));
+  return { loss: loss / n, metrics: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n])) };
 }

@@ -11,9 +11,9 @@ import { linearCrossEntropy } from '../tensor/ops/linear-loss.ts';
 import type { Rng } from '../tensor/random.ts';
 import { withSavedActivations, type Tensor } from '../tensor/tensor.ts';
 import type { BatchSource } from '../train/trainer.ts';
-import type { SftConfig } from './sft-config.ts';
+import type { TrainConfig } from './train-config.ts';
 
-type BatchOptions = Pick<SftConfig, 'packing' | 'max_length' | 'batch_size' | 'seed' | 'group_by_length' | 'max_batch_tokens'>;
+type BatchOptions = Pick<TrainConfig, 'packing' | 'max_length' | 'batch_size' | 'seed' | 'group_by_length' | 'max_batch_tokens'>;
 
 /** Training batches and a line describing them. */
 export function sftBatchSource(examples: readonly TokenizedExample[], cfg: BatchOptions, padId: number): { batches: BatchSource<Batch> & { epoch: number }; description: string } {

@@ -30,8 +30,8 @@ export interface TrainOptions<B> {
    */
   loss: (batch: B) => { loss: Tensor; tokens: number; metrics?: Record<string, number> };
   batches: BatchSource<B>;
-  /** Holdout loss (no gradients). */
-  evaluate?: () => number;
+  /** Holdout loss (no gradients), with the method's own holdout metrics (a reward model's accuracy, …) if any. */
+  evaluate?: () => number | { loss: number; metrics: Record<string, number> };
   steps: number;
   lr: number;
   schedule?: ScheduleKind;
@@ -77,6 +77,8 @@ export interface StepMetrics {
   peak_mb: number;
   /** The loss's own metrics, averaged over micro-batches (written as top-level keys of metrics.jsonl). */
   metrics?: Record<string, number>;
+  /** The holdout's metrics on steps that evaluate (written as holdout_<key>). */
+  holdout_metrics?: Record<string, number>;
 }
 
 export interface TrainResult {
@@ -175,7 +177,11 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const evalNow = o.evaluate !== undefined && o.evalEvery !== undefined && o.evalEvery > 0 && (step % o.evalEvery === 0 || step === o.steps);
       let holdout: number | undefined;
       const t1 = performance.now();
-      if (evalNow) holdout = o.evaluate!();
+      let holdoutMetrics: Record<string, number> | undefined;
+      if (evalNow) {
+        const r = o.evaluate!();
+        [holdout, holdoutMetrics] = typeof r === 'number' ? [r, undefined] : [r.loss, r.metrics];
+      }
       const mem = poolStats();
       const m: StepMetrics = {
         step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / stepSecs, elapsed_s: (performance.now() - start) / 1000,
@@ -186,13 +192,15 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       if (holdout !== undefined) {
         m.holdout_loss = holdout;
         m.eval_s = (performance.now() - t1) / 1000;
+        if (holdoutMetrics !== undefined) m.holdout_metrics = holdoutMetrics;
         if (bestHoldout === undefined || m.holdout_loss < bestHoldout) {
           bestHoldout = m.holdout_loss;
           badEvals = 0;
         } else badEvals++;
       }
-      const { metrics, ...line } = m;
-      appendFileSync(metricsPath, JSON.stringify({ ...line, ...metrics }) + '\n');
+      const { metrics, holdout_metrics, ...line } = m;
+      const holdoutKeys = Object.fromEntries(Object.entries(holdout_metrics ?? {}).map(([k, v]) => [`holdout_${k}`, v]));
+      appendFileSync(metricsPath, JSON.stringify({ ...line, ...metrics, ...holdoutKeys }) + '\n');
       o.onStep?.(m);
       if (o.saveEvery !== undefined && o.saveEvery > 0 && step % o.saveEvery === 0) save();
       if (o.earlyStoppingPatience !== undefined && badEvals >= o.earlyStoppingPatience) {

@@ -1,10 +1,14 @@
-// The SFT run configuration: every option, its type, default and range, read from YAML and/or flags and validated.
+// A training run's configuration (SFT, reward model, DPO, KTO): every option, its type, default and range, read
+// from YAML and/or flags and validated.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { WhetError } from '../errors.ts';
 
-export interface SftConfig {
-  method: 'lora' | 'full';
+export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto';
+
+export interface TrainConfig {
+  method: TrainMethod;
+  finetuning: 'lora' | 'full';
   model: string;
   data: string;
   holdout?: string;
@@ -42,10 +46,19 @@ export interface SftConfig {
   early_stopping_patience?: number;
   keep_checkpoints: number;
   resume: boolean;
+  /** A PEFT adapter to start from (an SFT adapter before DPO/KTO): trained further, and the reference it starts as. */
+  adapter?: string;
+  beta: number;
+  loss_type: 'sigmoid' | 'robust' | 'hinge' | 'ipo' | 'simpo';
+  label_smoothing: number;
+  simpo_gamma: number;
+  desirable_weight: number;
+  undesirable_weight: number;
+  center_rewards_coefficient: number;
 }
 
 /** One option: its type and range, and a line saying what it means (whet train --help prints it). */
-export type SftOptionSpec = (
+export type TrainOptionSpec = (
   | { type: 'string'; required?: boolean }
   | { type: 'number'; min?: number; max?: number; integer?: boolean }
   | { type: 'boolean' }
@@ -53,10 +66,11 @@ export type SftOptionSpec = (
   | { type: 'targets' }
 ) & { help: string };
 
-export const SFT_SPEC: Record<keyof SftConfig, SftOptionSpec> = {
-  method: { type: 'choice', choices: ['lora', 'full'], help: 'full fine-tuning or LoRA adapters on a frozen base' },
+export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
+  method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down (lora, full: sft with that --finetuning)' },
+  finetuning: { type: 'choice', choices: ['lora', 'full'], help: 'LoRA adapters on a frozen base, or every weight' },
   model: { type: 'string', required: true, help: 'base model: a GGUF file or a Hugging Face folder' },
-  data: { type: 'string', required: true, help: 'training data (JSONL/JSON/CSV/txt: prompt/completion, messages, Alpaca, ShareGPT, text)' },
+  data: { type: 'string', required: true, help: 'training data: prompt/completion, messages, Alpaca, ShareGPT or text for sft; preference pairs or rankings for reward and dpo; thumbs up/down (or pairs) for kto' },
   holdout: { type: 'string', help: 'holdout data file (default: a seeded fraction of --data)' },
   holdout_fraction: { type: 'number', min: 0, max: 0.9, help: 'share of --data held out when no --holdout file is given' },
   out: { type: 'string', required: true, help: 'output folder (adapter or model, checkpoints, metrics.jsonl)' },
@@ -89,23 +103,32 @@ export const SFT_SPEC: Record<keyof SftConfig, SftOptionSpec> = {
   early_stopping_patience: { type: 'number', min: 1, integer: true, help: 'stop after N evaluations without holdout improvement' },
   keep_checkpoints: { type: 'number', min: 1, integer: true, help: 'checkpoints kept on disk' },
   resume: { type: 'boolean', help: 'continue from the last checkpoint in --out' },
+  adapter: { type: 'string', help: 'PEFT adapter to start from (e.g. an SFT adapter before dpo/kto, which is also their reference)' },
+  beta: { type: 'number', min: 0, help: 'dpo/kto: strength of the pull towards the reference (TRL beta)' },
+  loss_type: { type: 'choice', choices: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo'], help: 'dpo loss: sigmoid (DPO), robust (label smoothing), hinge, ipo, simpo (reference-free, length-normalised)' },
+  label_smoothing: { type: 'number', min: 0, max: 0.5, help: 'dpo sigmoid/robust: assumed share of flipped labels' },
+  simpo_gamma: { type: 'number', min: 0, help: 'simpo: target reward margin γ' },
+  desirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-up answers' },
+  undesirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-down answers' },
+  center_rewards_coefficient: { type: 'number', min: 0, help: 'reward: weight of mean((r⁺ + r⁻)²), keeping rewards centred on zero' },
 };
 
-export const SFT_DEFAULTS: Omit<SftConfig, 'model' | 'data' | 'out'> = {
-  method: 'lora', holdout_fraction: 0.05, steps: 100, lr: 2e-4, schedule: 'cosine', warmup_steps: 10, min_lr_ratio: 0.1,
+export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model' | 'data' | 'out'> = {
+  method: 'sft', finetuning: 'lora', holdout_fraction: 0.05, steps: 100, lr: 2e-4, schedule: 'cosine', warmup_steps: 10, min_lr_ratio: 0.1,
   weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, group_by_length: true, max_batch_tokens: 0, max_grad_norm: 1, rank: 16, alpha: 32,
   dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', activation_dtype: 'auto', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
+  beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, simpo_gamma: 0.5, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
 };
 
-export const SFT_KEYS = Object.keys(SFT_SPEC) as (keyof SftConfig)[];
+export const TRAIN_KEYS = Object.keys(TRAIN_SPEC) as (keyof TrainConfig)[];
 
 /** Flag name for a config key: learning_rate → --learning-rate. */
 export const flagOf = (key: string): string => key.replace(/_/g, '-');
 
 /** Checks one raw value (from YAML or a flag string) against its spec; `where` names its origin in errors. */
-function coerce(key: keyof SftConfig, raw: unknown, where: string): unknown {
-  const spec = SFT_SPEC[key];
+function coerce(key: keyof TrainConfig, raw: unknown, where: string): unknown {
+  const spec = TRAIN_SPEC[key];
   const fail = (what: string): never => {
     throw new WhetError(`${where}: '${key}' ${what} (got ${JSON.stringify(raw)})`);
   };
@@ -133,8 +156,8 @@ function coerce(key: keyof SftConfig, raw: unknown, where: string): unknown {
 }
 
 /** Merges defaults, the YAML file (if any) and flags (strings, which win), validating every value. */
-export function resolveSftConfig(configPath: string | undefined, flags: Record<string, unknown>): SftConfig {
-  const merged: Record<string, unknown> = { ...SFT_DEFAULTS };
+export function resolveTrainConfig(configPath: string | undefined, flags: Record<string, unknown>): TrainConfig {
+  const merged: Record<string, unknown> = { ...TRAIN_DEFAULTS };
   if (configPath !== undefined) {
     let doc: unknown;
     try {
@@ -144,15 +167,17 @@ export function resolveSftConfig(configPath: string | undefined, flags: Record<s
     }
     if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new WhetError(`${configPath}: expected a mapping of option: value`);
     for (const [key, value] of Object.entries(doc)) {
-      if (!(key in SFT_SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${SFT_KEYS.join(', ')})`);
-      merged[key] = coerce(key as keyof SftConfig, value, configPath);
+      if (!(key in TRAIN_SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${TRAIN_KEYS.join(', ')})`);
+      merged[key] = coerce(key as keyof TrainConfig, value, configPath);
     }
   }
-  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof SftConfig, value, `--${flagOf(key)}`);
-  for (const key of SFT_KEYS) {
-    const spec = SFT_SPEC[key];
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof TrainConfig, value, `--${flagOf(key)}`);
+  // method: lora | full is SFT with that finetuning, as these configs read before preference methods existed.
+  if (merged.method === 'lora' || merged.method === 'full') [merged.method, merged.finetuning] = ['sft', merged.method];
+  for (const key of TRAIN_KEYS) {
+    const spec = TRAIN_SPEC[key];
     if (spec.type === 'string' && spec.required === true && merged[key] === undefined)
       throw new WhetError(`'${key}' is required (set it in the config file or with --${flagOf(key)})`);
   }
-  return merged as unknown as SftConfig;
+  return merged as unknown as TrainConfig;
 }
