@@ -1,6 +1,6 @@
 // DPO's step on a tiny Llama with LoRA: sequence log-probs equal a direct log-softmax, the reference is the model
 // with its adapters off (and they come back on), or with the adapter it started from swapped in; the loss starts at
-// log 2, and gradients reach only the adapters.
+// log 2, and gradients reach only the adapters; KTO's batch and step on the same model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as T from '../src/tensor/index.ts';
@@ -10,6 +10,7 @@ import { applyLora, loraLayers, setLoraEnabled } from '../src/adapters/apply.ts'
 import { IGNORE_INDEX } from '../src/tensor/ops/loss.ts';
 import type { TokenizedPair } from '../src/data/preference-tokenize.ts';
 import { answerLogps, cachedReferenceLogps, dpoStepLoss, loraReference, pairBatch } from '../src/recipes/dpo-steps.ts';
+import { feedbackBatch, ktoStepLoss } from '../src/recipes/kto-steps.ts';
 
 const cfg = configFromHf({ model_type: 'llama', hidden_size: 16, intermediate_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 23, max_position_embeddings: 64 });
 
@@ -73,6 +74,15 @@ test('a fresh adapter starts DPO at log 2 with zero margins; gradients reach the
     assert.equal(tokens, 4 * 6);
     T.backward(loss);
   });
+  // RPO adds the chosen answers' NLL per token: chosen rows 0..1 have 3 and 4 answer tokens.
+  const chosen = directLogps(model, pairBatch(pairs, 0)).slice(0, 2);
+  const rpo = dpoStepLoss(model, { loss: 'sigmoid', beta: 0.1, rpoAlpha: 0.5 }, loraReference(model, false));
+  T.tidy(() => {
+    const { loss, metrics } = rpo({ rows: pairBatch(pairs, 0) });
+    const nll = -(chosen[0]! + chosen[1]!) / 7;
+    assert.ok(Math.abs(metrics.nll_loss! - nll) < 1e-4, `nll ${metrics.nll_loss} vs ${nll}`);
+    assert.ok(Math.abs(loss.item() - (Math.log(2) + 0.5 * nll)) < 1e-4);
+  });
   const trainable = model.namedTensors().filter(([, t]) => t.requiresGrad);
   assert.ok(trainable.every(([n]) => n.includes('lora_')), 'only adapter weights train');
   assert.ok(trainable.some(([n, t]) => n.includes('lora_B') && t.grad !== null && t.grad.toArray().some((g) => g !== 0)), 'B gets a gradient');
@@ -103,5 +113,34 @@ test('a run that continues an adapter uses that adapter as its reference, swappe
     const b = viaCache({ rows: batch, ref: cached }).loss.item();
     assert.ok(Math.abs(a - b) < 1e-5, `live reference ${a} vs cached ${b}`);
     assert.ok(Math.abs(a - Math.log(2)) > 1e-4, 'the moved policy is no longer at log 2');
+  });
+});
+
+test('KTO step: desirable rows first, a fresh adapter costs w·σ(0) per answer with a zero KL point, one-sided batches work', () => {
+  const model = LlamaModel.random(cfg, new T.Rng(4));
+  applyLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', seed: 1 });
+  const ex = (ids: number[], prompt: number) => {
+    const t = Int32Array.from(ids);
+    return { ids: t, labels: Int32Array.from(t, (id, i) => (i < prompt ? IGNORE_INDEX : id)), truncated: 0 };
+  };
+  const items = [{ example: ex([1, 5, 9, 3], 2), label: false }, { example: ex([1, 6, 8, 8, 3], 2), label: true }, { example: ex([1, 7, 4], 2), label: false }];
+  const twins = [{ example: ex([1, 5, 8, 8, 3], 2), label: false }, { example: ex([1, 6, 4], 2), label: true }, { example: ex([1, 7, 9, 3], 2), label: false }];
+  const b = feedbackBatch(items, twins, [0, 1, 2], 0);
+  assert.equal(b.desirable, 1);
+  assert.deepEqual([...b.rows.ids.subarray(0, 5)], [1, 6, 8, 8, 3], 'the thumbs-up answer is row 0');
+  assert.deepEqual([...b.mismatched.ids.subarray(0, 3)], [1, 6, 4], 'each twin stays beside its answer');
+  const step = ktoStepLoss(model, { beta: 0.1, desirableWeight: 2, undesirableWeight: 1 }, loraReference(model, false));
+  T.tidy(() => {
+    const { loss, metrics } = step(b);
+    assert.ok(Math.abs(loss.item() - (2 * 0.5 + 1 * 0.5 + 1 * 0.5) / 3) < 1e-6, `loss ${loss.item()}`);
+    assert.equal(metrics.kl, 0);
+    T.backward(loss);
+  });
+  const grads = model.namedTensors().filter(([, t]) => t.grad !== null);
+  assert.ok(grads.length > 0 && grads.every(([n]) => n.includes('lora_')), 'only adapter weights get gradients');
+  for (const [, t] of grads) t.grad!.dispose(), (t.grad = null);
+  T.tidy(() => {
+    const { loss } = step(feedbackBatch(items, twins, [0, 2], 0)); // thumbs down only
+    assert.ok(Math.abs(loss.item() - 0.5) < 1e-6);
   });
 });

@@ -1,5 +1,5 @@
-// A training run killed with SIGKILL and resumed ends with the same weights as one never interrupted;
-// Ctrl-C (SIGINT) saves a checkpoint and exits cleanly.
+// A training run (SFT or DPO, full or LoRA) killed with SIGKILL and resumed ends with the same weights as one never
+// interrupted; Ctrl-C (SIGINT) saves a checkpoint and exits cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,17 +12,25 @@ import { sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
 
 const env = { ...process.env, WHET_NO_PROGRESS: '1' };
 
-function dataset(dir: string): string {
-  const words = ['red', 'blue', 'green', 'cat', 'dog', 'sun', 'tree', 'ball', 'bird', 'fish'];
-  const rows = words.flatMap((a, i) => words.map((b, j) => JSON.stringify({ prompt: `Join ${a} and ${b}:`, completion: ` ${a}-${b}${(i + j) % 3 === 0 ? '!' : ''}` })));
-  const file = path.join(dir, 'data.jsonl');
+const WORDS = ['red', 'blue', 'green', 'cat', 'dog', 'sun', 'tree', 'ball', 'bird', 'fish'];
+
+/** SFT rows, or (preference) pairs preferring the joined words with an exclamation mark. */
+function dataset(dir: string, preference = false): string {
+  const rows = WORDS.flatMap((a, i) => WORDS.map((b, j) => {
+    const p = `Join ${a} and ${b}:`;
+    return JSON.stringify(preference ? { prompt: p, chosen: ` ${a}-${b}!`, rejected: ` ${a}-${b}` } : { prompt: p, completion: ` ${a}-${b}${(i + j) % 3 === 0 ? '!' : ''}` });
+  }));
+  const file = path.join(dir, preference ? 'pairs.jsonl' : 'data.jsonl');
   writeFileSync(file, rows.join('\n') + '\n');
   return file;
 }
 
+/** A run's arguments: method is sft (with finetuning full or lora) or dpo-full / dpo-lora. */
 function args(data: string, out: string, method: string): string[] {
-  return ['bin/whet.js', 'train', '--method', method, '--model', STORIES_GGUF, '--data', data, '--out', out, '--steps', '120', '--save-every', '10',
-    '--lr', '3e-3', '--batch-size', '8', '--eval-every', '40', '--dropout', '0.1', '--rank', '4', '--seed', '3'];
+  const [objective, finetuning] = method.startsWith('dpo-') ? ['dpo', method.slice(4)] : ['sft', method];
+  const dpo = objective === 'dpo' ? ['--rpo-alpha', '0.5', '--steps', '60'] : ['--steps', '120'];
+  return ['bin/whet.js', 'train', '--method', objective, '--finetuning', finetuning, '--model', STORIES_GGUF, '--data', data, '--out', out, '--save-every', '10',
+    '--lr', '3e-3', '--batch-size', '8', '--eval-every', '40', '--dropout', '0.1', '--rank', '4', '--seed', '3', ...dpo];
 }
 
 /** Starts a run, kills it with `signal` once its metrics pass `afterStep`, and returns its exit status. */
@@ -50,26 +58,27 @@ function maxDiff(a: Map<string, { data: unknown }>, b: Map<string, { data: unkno
   return m;
 }
 
-for (const method of ['full', 'lora']) {
+for (const method of ['full', 'lora', 'dpo-lora', 'dpo-full']) {
   test(`${method}: a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one`, { skip: sharedSkip, timeout: 300_000 }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'whet-resume-'));
+    const steps = method.startsWith('dpo-') ? 60 : 120;
     try {
-      const data = dataset(dir);
+      const data = dataset(dir, method.startsWith('dpo-'));
       const straight = path.join(dir, 'straight');
       const r = spawnSync(process.execPath, args(data, straight, method), { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const killed = path.join(dir, 'killed');
-      await interrupt(args(data, killed, method), killed, 35, 'SIGKILL');
+      await interrupt(args(data, killed, method), killed, 25, 'SIGKILL');
       const lines = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n');
-      assert.ok(lines.length < 120, 'the run should have been killed before finishing');
+      assert.ok(lines.length < steps, 'the run should have been killed before finishing');
       const resumed = spawnSync(process.execPath, [...args(data, killed, method), '--resume'], { env, encoding: 'utf8' });
       assert.equal(resumed.status, 0, resumed.stderr);
       const load = (d: string) =>
-        method === 'full' ? readSafetensorsFolder(path.join(d, 'model')).tensors : readSafetensors(path.join(d, 'adapter', 'adapter_model.safetensors')).tensors;
+        method.endsWith('full') ? readSafetensorsFolder(path.join(d, 'model')).tensors : readSafetensors(path.join(d, 'adapter', 'adapter_model.safetensors')).tensors;
       const diff = maxDiff(load(straight), load(killed));
       assert.ok(diff <= 1e-5, `max abs difference ${diff}`);
-      const steps = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
-      assert.deepEqual(steps, Array.from({ length: 120 }, (_, i) => i + 1));
+      const done = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+      assert.deepEqual(done, Array.from({ length: steps }, (_, i) => i + 1));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

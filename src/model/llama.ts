@@ -4,6 +4,7 @@
 //
 // Dimension legend: B batch, T new tokens, S keys (cached + new), D hidden, H query heads,
 // K key/value heads, E head dim, F MLP hidden, V vocabulary.
+import { WhetError } from '../errors.ts';
 import { dropRecomputable, keep, tidy, Tensor } from '../tensor/tensor.ts';
 import { isGradEnabled } from '../tensor/grad-mode.ts';
 import type { Rng } from '../tensor/random.ts';
@@ -206,9 +207,8 @@ export class LlamaModel extends Module {
 
   /** The output head's weight (V, D): lm_head's, or the embedding's when tied. */
   headWeight(): Tensor {
-    if (this.lm_head !== undefined) return this.lm_head.weight;
-    if (!this.config.tieWordEmbeddings) throw new Error('this model has no LM head (a reward model scores text; it does not predict tokens)');
-    return this.model.embed_tokens.weight;
+    if (this.score !== undefined) throw new WhetError('this is a reward model: it scores text (whet score) and has no LM head to predict tokens with');
+    return this.lm_head?.weight ?? this.model.embed_tokens.weight;
   }
 
   /**

@@ -10,6 +10,8 @@ import type { TokenizedPair } from '../data/preference-tokenize.ts';
 import type { TokenizedExample } from '../data/tokenize.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
 import { tensor } from '../tensor/ops/create.ts';
+import { add, mul, scale } from '../tensor/ops/elementwise.ts';
+import { sum } from '../tensor/ops/reduce.ts';
 import { linearLogProbs } from '../tensor/ops/linear-loss.ts';
 import { IGNORE_INDEX } from '../tensor/ops/loss.ts';
 import { narrow, reshape } from '../tensor/ops/shape.ts';
@@ -110,8 +112,25 @@ export function averagesLogps(loss: DpoOptions['loss']): boolean {
   return loss === 'ipo' || loss === 'simpo';
 }
 
-/** The DPO step for the trainer: policy and reference log-probs of a pair batch, the loss and TRL's metrics. */
-export function dpoStepLoss(model: LlamaModel, opts: DpoOptions, reference?: ReferencePolicy, settings: ForwardSettings = {}): (b: AnswerBatch) => { loss: Tensor; tokens: number; metrics: Record<string, number> } {
+/** DPO's settings, with TRL's rpo_alpha: the weight of the chosen answers' mean NLL added to the loss (RPO). */
+export type DpoStepOptions = DpoOptions & { rpoAlpha?: number };
+
+/** Answer tokens per row (R). */
+function answerTokens(rows: Batch): Float32Array {
+  const targets = nextTokenTargets(rows);
+  const counts = new Float32Array(rows.batch);
+  targets.forEach((t, i) => {
+    if (t !== IGNORE_INDEX) counts[Math.floor(i / rows.time)]!++;
+  });
+  return counts;
+}
+
+/**
+ * The DPO step for the trainer: policy and reference log-probs of a pair batch, the loss and TRL's metrics. With
+ * rpoAlpha the chosen answers' NLL per token joins the loss: DPO alone may push the rejected answer down by
+ * making every answer less likely, RPO keeps the chosen one likely.
+ */
+export function dpoStepLoss(model: LlamaModel, opts: DpoStepOptions, reference?: ReferencePolicy, settings: ForwardSettings = {}): (b: AnswerBatch) => { loss: Tensor; tokens: number; metrics: Record<string, number> } {
   const average = averagesLogps(opts.loss);
   return (b) => {
     const pairs = b.rows.batch / 2;
@@ -122,12 +141,17 @@ export function dpoStepLoss(model: LlamaModel, opts: DpoOptions, reference?: Ref
       { chosen: half(policy, 0), rejected: half(policy, 1), ...(ref === undefined ? {} : { refChosen: half(ref, 0), refRejected: half(ref, 1) }) },
       opts,
     );
-    return { loss, tokens: b.rows.ids.length, metrics: { ...metrics } };
+    if (opts.rpoAlpha === undefined || opts.rpoAlpha === 0) return { loss, tokens: b.rows.ids.length, metrics: { ...metrics } };
+    const counts = answerTokens(b.rows).subarray(0, pairs); // (B)
+    const total = counts.reduce((a, c) => a + c, 0);
+    const chosenSums = average ? mul(half(policy, 0), tensor(counts, [pairs])) : half(policy, 0); // (B)
+    const nll = scale(sum(chosenSums), -1 / total);
+    return { loss: add(loss, scale(nll, opts.rpoAlpha)), tokens: b.rows.ids.length, metrics: { ...metrics, nll_loss: nll.item() } };
   };
 }
 
 /** The holdout's DPO loss and metrics (mean over pairs), without gradients or dropout. */
-export function evaluateDpo(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, opts: DpoOptions, reference?: ReferencePolicy, ref?: Float32Array, batchPairs = 8): { loss: number; metrics: Record<string, number> } {
+export function evaluateDpo(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, opts: DpoStepOptions, reference?: ReferencePolicy, ref?: Float32Array, batchPairs = 8): { loss: number; metrics: Record<string, number> } {
   const step = dpoStepLoss(model, opts, reference);
   const n = pairs.length;
   let loss = 0;

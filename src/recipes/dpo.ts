@@ -3,11 +3,10 @@
 // weights with the starting adapter or none; full: log-probs cached before training), the shared loop with TRL's
 // metrics per step, holdout loss and reward accuracy, the adapter or model saved.
 import type { TrainResult } from '../train/trainer.ts';
-import type { DpoOptions } from '../train/preference-loss.ts';
 import type { TrainConfig } from './train-config.ts';
 import { activationDtype } from './sft.ts';
 import { preferencePairs } from './preference-data.ts';
-import { averagesLogps, cachedReferenceLogps, dpoStepLoss, evaluateDpo, loraReference, pairBatchSource, type ReferencePolicy } from './dpo-steps.ts';
+import { averagesLogps, cachedReferenceLogps, dpoStepLoss, evaluateDpo, loraReference, pairBatchSource, type DpoStepOptions, type ReferencePolicy } from './dpo-steps.ts';
 import { saveTrained, trainableModel, trainWith, type TrainHooks } from './setup.ts';
 
 export interface PreferenceRun {
@@ -22,8 +21,8 @@ export interface PreferenceRun {
 }
 
 /** TRL's DPO settings from the run's config. */
-export function dpoOptions(cfg: TrainConfig): DpoOptions {
-  return { loss: cfg.loss_type, beta: cfg.beta, labelSmoothing: cfg.label_smoothing, simpoGamma: cfg.simpo_gamma };
+export function dpoOptions(cfg: TrainConfig): DpoStepOptions {
+  return { loss: cfg.loss_type, beta: cfg.beta, labelSmoothing: cfg.label_smoothing, simpoGamma: cfg.simpo_gamma, rpoAlpha: cfg.rpo_alpha };
 }
 
 export async function runDpo(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<PreferenceRun> {

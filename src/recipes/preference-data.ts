@@ -10,9 +10,14 @@ import type { TrainConfig } from './train-config.ts';
 
 type Options = Pick<TrainConfig, 'data' | 'holdout' | 'holdout_fraction' | 'seed' | 'max_length'> & { template?: string };
 
-function readChecked(path: string): ReturnType<typeof readPreferenceData> {
+/**
+ * The file's valid rows; invalid ones are reported with their line and field and left out. Real preference sets
+ * carry a few rows that cannot be pairs (HH-RLHF has dialogues that differ before their last turn).
+ */
+function readChecked(path: string, log: (line: string) => void): ReturnType<typeof readPreferenceData> {
   const d = readPreferenceData(path);
-  if (d.errorCount > 0) throw new WhetError(`${path}: ${d.errorCount} invalid rows, e.g.\n  ${d.errors.slice(0, 5).join('\n  ')}\n(run 'whet data validate ${path}' for the full list)`);
+  if (d.errorCount === d.rows) throw new WhetError(`${path}: no valid preference row, e.g.\n  ${d.errors.slice(0, 5).join('\n  ')}`);
+  if (d.errorCount > 0) log(`${path}: ${d.errorCount} of ${d.rows} rows left out as invalid, e.g.\n  ${d.errors.slice(0, 5).join('\n  ')}\n(run 'whet data validate ${path}' for the full list)`);
   return d;
 }
 
@@ -59,7 +64,7 @@ export interface PairData {
 /** Preference pairs (pairs, rankings expanded) for reward models and DPO, tokenised on shared prompt tokens. */
 export function preferencePairs(o: Options, tokenizer: Tokenizer, log: (line: string) => void): PairData {
   const read = (path: string): PreferencePair[] => {
-    const d = readChecked(path);
+    const d = readChecked(path, log);
     if (d.pairs.length === 0) throw new WhetError(`${path}: no preference pairs (${d.feedback.length} thumbs up/down rows: those train with --method kto)`);
     if (d.feedback.length > 0) log(`${path}: ${d.feedback.length} thumbs up/down rows ignored (pairs only)`);
     return d.pairs;
@@ -86,7 +91,7 @@ export interface FeedbackData {
 export function feedbackExamples(o: Options, tokenizer: Tokenizer, log: (line: string) => void): FeedbackData {
   // A pair's two answers stay on one side of the split (so do a ranking's).
   const read = (path: string): (Feedback & { group?: number })[] => {
-    const d = readChecked(path);
+    const d = readChecked(path, log);
     const unpaired = d.pairs.flatMap((p, i) => {
       const group = p.group ?? -1 - i;
       return [{ prompt: p.prompt, completion: p.chosen, label: true, group }, { prompt: p.prompt, completion: p.rejected, label: false, group }];

@@ -52,6 +52,7 @@ export interface TrainConfig {
   loss_type: 'sigmoid' | 'robust' | 'hinge' | 'ipo' | 'simpo';
   label_smoothing: number;
   simpo_gamma: number;
+  rpo_alpha: number;
   desirable_weight: number;
   undesirable_weight: number;
   center_rewards_coefficient: number;
@@ -108,6 +109,7 @@ export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
   loss_type: { type: 'choice', choices: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo'], help: 'dpo loss: sigmoid (DPO), robust (label smoothing), hinge, ipo, simpo (reference-free, length-normalised)' },
   label_smoothing: { type: 'number', min: 0, max: 0.5, help: 'dpo sigmoid/robust: assumed share of flipped labels' },
   simpo_gamma: { type: 'number', min: 0, help: 'simpo: target reward margin γ' },
+  rpo_alpha: { type: 'number', min: 0, help: "dpo: weight of the chosen answers' NLL added to the loss (RPO; TRL's rpo_alpha, 1.0 in its paper): keeps chosen answers likely" },
   desirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-up answers' },
   undesirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-down answers' },
   center_rewards_coefficient: { type: 'number', min: 0, help: 'reward: weight of mean((r⁺ + r⁻)²), keeping rewards centred on zero' },
@@ -118,7 +120,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model' | 'data' | 'out'> = {
   weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, group_by_length: true, max_batch_tokens: 0, max_grad_norm: 1, rank: 16, alpha: 32,
   dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', activation_dtype: 'auto', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
-  beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, simpo_gamma: 0.5, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
+  beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, simpo_gamma: 0.5, rpo_alpha: 0, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
 };
 
 export const TRAIN_KEYS = Object.keys(TRAIN_SPEC) as (keyof TrainConfig)[];
