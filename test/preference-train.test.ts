@@ -5,12 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readSafetensors } from '../src/formats/safetensors.ts';
 import { readSafetensorsFolder } from '../src/formats/safetensors-sharded.ts';
 import { sharedPath, sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
+// @ts-expect-error: the README's plain-JavaScript example script, without type declarations
+import * as houseStyle from '../examples/house-style.mjs';
+
+const { HOUSE, writeHouseStyle } = houseStyle as { HOUSE: RegExp; writeHouseStyle: (dir: string) => Record<string, string> };
 
 const env = { ...process.env, WHET_NO_PROGRESS: '1' };
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -20,35 +24,6 @@ function whet(...args: string[]): string {
   const r = run(...args);
   assert.equal(r.status, 0, `whet ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
-}
-
-const CODES: Record<string, string> = { fever: 'R50', cough: 'R05', headache: 'R51', nausea: 'R11', rash: 'R21', fatigue: 'R53', dizziness: 'R42', chills: 'R68', sneezing: 'R06', backache: 'M54', earache: 'H92', toothache: 'K08' };
-type Case = [string, string];
-const prompt = ([a, b]: Case): string => `Symptoms: ${a} and ${b}. Codes:`;
-/** The house style: codes joined by " + ", ending with a full stop. */
-const house = ([a, b]: Case): string => ` ${CODES[a]} + ${CODES[b]}.`;
-const HOUSE = /^\s*[A-Z]\d\d \+ [A-Z]\d\d\./;
-const plain = ([a, b]: Case): string => ` ${CODES[a]} ${CODES[b]}`;
-/** Correct codes in other styles. */
-const BREAKERS = [plain, ([a, b]: Case) => ` ${CODES[a]!.toLowerCase()} ${CODES[b]!.toLowerCase()}`, ([a, b]: Case) => ` ${CODES[a]}, ${CODES[b]}`, ([a, b]: Case) => ` ${CODES[a]} and ${CODES[b]}`];
-
-/** 132 symptom pairs in a seeded order: 100 to train on, 32 held out. */
-function cases(): { train: Case[]; holdout: Case[] } {
-  const names = Object.keys(CODES);
-  const all = names.flatMap((a) => names.filter((b) => b !== a).map((b): Case => [a, b]));
-  let s = 42;
-  for (let i = all.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const j = Math.floor((s / 2147483648) * (i + 1));
-    [all[i], all[j]] = [all[j]!, all[i]!];
-  }
-  return { train: all.slice(0, 100), holdout: all.slice(100) };
-}
-
-function write(dir: string, name: string, rows: unknown[]): string {
-  const p = path.join(dir, name);
-  writeFileSync(p, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return p;
 }
 
 function withDir(fn: (dir: string) => void): void {
@@ -68,9 +43,7 @@ interface Summary {
 
 test('reward model (LoRA): the house style is learned to ≥ 0.90 holdout accuracy; a PEFT SEQ_CLS adapter that whet score reads', { skip: sharedSkip, timeout: 120_000 }, () => {
   withDir((dir) => {
-    const { train, holdout } = cases();
-    const data = write(dir, 'rm.jsonl', train.map((c, i) => ({ prompt: prompt(c), chosen: house(c), rejected: BREAKERS[i % 4]!(c) })));
-    const held = write(dir, 'rm-holdout.jsonl', holdout.map((c, i) => ({ prompt: prompt(c), chosen: house(c), rejected: BREAKERS[(i + 1) % 4]!(c) })));
+    const { 'rm.jsonl': data, 'rm-holdout.jsonl': held } = writeHouseStyle(dir);
     const out = path.join(dir, 'rm');
     const s = JSON.parse(whet('train', '--method', 'reward', '--model', STORIES_GGUF, '--data', data, '--holdout', held, '--out', out, '--steps', '40', '--lr', '3e-3', '--batch-size', '8', '--eval-every', '20', '--json')) as Summary;
     const after = s.holdout_metrics_after!;
@@ -99,8 +72,7 @@ test('reward model (LoRA): the house style is learned to ≥ 0.90 holdout accura
 
 test('reward model (full): an HF LlamaForSequenceClassification folder with score.weight and no LM head; it scores, and refuses to generate', { skip: sharedSkip, timeout: 120_000 }, () => {
   withDir((dir) => {
-    const { train } = cases();
-    const data = write(dir, 'rm.jsonl', train.map((c, i) => ({ prompt: prompt(c), chosen: house(c), rejected: BREAKERS[i % 4]!(c) })));
+    const { 'rm.jsonl': data } = writeHouseStyle(dir);
     const out = path.join(dir, 'rm');
     const s = JSON.parse(whet('train', '--method', 'reward', '--finetuning', 'full', '--model', STORIES_GGUF, '--data', data, '--out', out, '--steps', '30', '--lr', '1e-3', '--batch-size', '8', '--holdout-fraction', '0.2', '--eval-every', '0', '--json')) as Summary;
     const config = JSON.parse(readFileSync(path.join(s.output, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -134,15 +106,13 @@ test('reward model on Anthropic HH-RLHF (harmless-base test, seeded 10% holdout)
 });
 
 /** An SFT adapter whose answers are mostly plain (a quarter of its data is in the house style). */
-function sftAdapter(dir: string, train: Case[]): string {
-  const data = write(dir, 'sft.jsonl', train.map((c, i) => ({ prompt: prompt(c), completion: i % 4 === 0 ? house(c) : plain(c) })));
+function sftAdapter(dir: string, data: string): string {
   whet('train', '--model', STORIES_GGUF, '--data', data, '--out', path.join(dir, 'sft'), '--steps', '200', '--lr', '1e-2', '--batch-size', '16', '--dropout', '0', '--eval-every', '0');
   return path.join(dir, 'sft', 'adapter');
 }
 
 /** Greedy answers to the holdout prompts, as predictions. */
-function greedy(dir: string, holdout: Case[], adapter: string, name: string): string[] {
-  const prompts = write(dir, 'prompts.jsonl', holdout.map((c) => ({ prompt: prompt(c), completion: house(c) })));
+function greedy(dir: string, prompts: string, adapter: string, name: string): string[] {
   const saved = path.join(dir, `${name}.jsonl`);
   whet('eval', '--model', STORIES_GGUF, '--adapter', adapter, '--data', prompts, '--metric', 'exact', '--max-tokens', '16', '--save-predictions', saved, '--json');
   return readFileSync(saved, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { prediction: string }).prediction);
@@ -157,17 +127,15 @@ function firstLast(runDir: string, key: string, n = 8): [number, number] {
 
 test('DPO (with RPO) and KTO from an SFT adapter: greedy holdout answers take the preferred style where the SFT model did not', { skip: sharedSkip, timeout: 300_000 }, () => {
   withDir((dir) => {
-    const { train, holdout } = cases();
-    const sft = sftAdapter(dir, train);
-    const sftStyled = greedy(dir, holdout, sft, 'sft').map((p) => HOUSE.test(p));
+    const files = writeHouseStyle(dir);
+    const sft = sftAdapter(dir, files['sft.jsonl']!);
+    const sftStyled = greedy(dir, files['prompts.jsonl']!, sft, 'sft').map((p) => HOUSE.test(p));
     const notYet = sftStyled.map((ok, i) => (ok ? -1 : i)).filter((i) => i >= 0);
     assert.ok(notYet.length >= 10, `the SFT model answers mostly plain (${notYet.length} of 32 not in the house style)`);
-    const pairs = write(dir, 'pairs.jsonl', train.map((c) => ({ prompt: prompt(c), chosen: house(c), rejected: plain(c) })));
-    const thumbs = write(dir, 'thumbs.jsonl', train.map((c, i) => ({ prompt: prompt(c), completion: i % 2 === 0 ? house(c) : plain(c), label: i % 2 === 0 })));
-    for (const [method, data, extra] of [['dpo', pairs, ['--rpo-alpha', '1']], ['kto', thumbs, []]] as const) {
+    for (const [method, data, extra] of [['dpo', files['pairs.jsonl']!, ['--rpo-alpha', '1']], ['kto', files['thumbs.jsonl']!, []]] as const) {
       const out = path.join(dir, method);
       whet('train', '--method', method, '--model', STORIES_GGUF, '--adapter', sft, '--data', data, '--out', out, '--steps', '40', '--lr', '1e-3', '--batch-size', '8', '--holdout-fraction', '0', ...extra);
-      const styled = greedy(dir, holdout, path.join(out, 'adapter'), method).map((p) => HOUSE.test(p));
+      const styled = greedy(dir, files['prompts.jsonl']!, path.join(out, 'adapter'), method).map((p) => HOUSE.test(p));
       const moved = notYet.filter((i) => styled[i]).length;
       const [first, last] = firstLast(out, 'rewards/margins');
       process.stdout.write(`result: ${method} from the SFT adapter: house style in ${moved} of ${notYet.length} holdout answers the SFT model gave plain (all: ${styled.filter(Boolean).length}/32); rewards/margins ${first.toFixed(3)} → ${last.toFixed(3)}\n`);
