@@ -89,15 +89,7 @@ export function cachedReferenceLogps(model: LlamaModel, examples: readonly Token
 
 /** Pair batches for training: `ref` (2N: chosen then rejected per pair index) attaches cached reference log-probs. */
 export function pairBatchSource(pairs: readonly TokenizedPair[], opts: { batchSize: number; seed: number }, padId: number, ref?: Float32Array): DataIterator<number, AnswerBatch> {
-  const n = pairs.length;
-  return new DataIterator(pairs.map((_, i) => i), {
-    batchSize: opts.batchSize,
-    seed: opts.seed,
-    collate: (idx) => ({
-      rows: pairBatch(idx.map((i) => pairs[i]!), padId),
-      ...(ref !== undefined ? { ref: Float32Array.from([...idx.map((i) => ref[i]!), ...idx.map((i) => ref[n + i]!)]) } : {}),
-    }),
-  });
+  return new DataIterator(pairs.map((_, i) => i), { batchSize: opts.batchSize, seed: opts.seed, collate: (idx) => pairsAt(pairs, idx, padId, ref) });
 }
 
 /** The reference's log-probs of a batch's rows: cached, or computed by the reference policy. */
@@ -150,25 +142,37 @@ export function dpoStepLoss(model: LlamaModel, opts: DpoStepOptions, reference?:
   };
 }
 
-/** The holdout's DPO loss and metrics (mean over pairs), without gradients or dropout. */
-export function evaluateDpo(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, opts: DpoStepOptions, reference?: ReferencePolicy, ref?: Float32Array, batchPairs = 8): { loss: number; metrics: Record<string, number> } {
-  const step = dpoStepLoss(model, opts, reference);
-  const n = pairs.length;
+/**
+ * A holdout's loss and metrics: a step loss run without gradients or dropout over index batches of `count` items,
+ * each batch weighted by its size.
+ */
+export function holdoutMean<B>(model: LlamaModel, count: number, batchSize: number, batchOf: (idx: number[]) => B, step: (b: B) => { loss: Tensor; metrics: Record<string, number> }): { loss: number; metrics: Record<string, number> } {
   let loss = 0;
   const sums: Record<string, number> = {};
   withLoraEval(model, () => noGrad(() => {
-    for (let i = 0; i < n; i += batchPairs) {
-      const idx = Array.from({ length: Math.min(batchPairs, n - i) }, (_, k) => i + k);
-      const b: AnswerBatch = {
-        rows: pairBatch(idx.map((k) => pairs[k]!), padId),
-        ...(ref !== undefined ? { ref: Float32Array.from([...idx.map((k) => ref[k]!), ...idx.map((k) => ref[n + k]!)]) } : {}),
-      };
+    for (let i = 0; i < count; i += batchSize) {
+      const idx = Array.from({ length: Math.min(batchSize, count - i) }, (_, k) => i + k);
       tidy(() => {
-        const r = step(b);
+        const r = step(batchOf(idx));
         loss += r.loss.item() * idx.length;
         for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v * idx.length;
       });
     }
   }));
+  const n = Math.max(count, 1);
   return { loss: loss / n, metrics: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n])) };
+}
+
+/** Pairs idx as a batch, with their cached reference log-probs when `ref` (2N: chosen then rejected per pair) is given. */
+function pairsAt(pairs: readonly TokenizedPair[], idx: readonly number[], padId: number, ref?: Float32Array): AnswerBatch {
+  const n = pairs.length;
+  return {
+    rows: pairBatch(idx.map((i) => pairs[i]!), padId),
+    ...(ref !== undefined ? { ref: Float32Array.from([...idx.map((i) => ref[i]!), ...idx.map((i) => ref[n + i]!)]) } : {}),
+  };
+}
+
+/** The holdout's DPO loss and metrics (mean over pairs). */
+export function evaluateDpo(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, opts: DpoStepOptions, reference?: ReferencePolicy, ref?: Float32Array, batchPairs = 8): { loss: number; metrics: Record<string, number> } {
+  return holdoutMean(model, pairs.length, batchPairs, (idx) => pairsAt(pairs, idx, padId, ref), dpoStepLoss(model, opts, reference));
 }

@@ -11,7 +11,7 @@ import { tensor } from '../tensor/ops/create.ts';
 import { narrow } from '../tensor/ops/shape.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
 import { ktoLoss, type KtoOptions } from '../train/preference-loss.ts';
-import { answerLogps, type ForwardSettings, type ReferencePolicy } from './dpo-steps.ts';
+import { answerLogps, holdoutMean, type ForwardSettings, type ReferencePolicy } from './dpo-steps.ts';
 
 export interface FeedbackBatch {
   /** The answers, desirable ones first. */
@@ -59,21 +59,7 @@ export function ktoStepLoss(model: LlamaModel, opts: KtoOptions, reference?: Ref
   };
 }
 
-/** The holdout's KTO loss and metrics (mean over batches weighted by examples), without gradients or dropout. */
+/** The holdout's KTO loss and metrics (batch means weighted by their sizes). */
 export function evaluateKto(model: LlamaModel, items: readonly TokenizedFeedback[], twins: readonly TokenizedFeedback[], padId: number, opts: KtoOptions, reference?: ReferencePolicy, ref?: Float32Array, batchSize = 8): { loss: number; metrics: Record<string, number> } {
-  const step = ktoStepLoss(model, opts, reference);
-  let loss = 0;
-  const sums: Record<string, number> = {};
-  withLoraEval(model, () => noGrad(() => {
-    for (let i = 0; i < items.length; i += batchSize) {
-      const idx = Array.from({ length: Math.min(batchSize, items.length - i) }, (_, k) => i + k);
-      tidy(() => {
-        const r = step(feedbackBatch(items, twins, idx, padId, ref));
-        loss += r.loss.item() * idx.length;
-        for (const [k, v] of Object.entries(r.metrics)) sums[k] = (sums[k] ?? 0) + v * idx.length;
-      });
-    }
-  }));
-  const n = Math.max(items.length, 1);
-  return { loss: loss / n, metrics: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / n])) };
+  return holdoutMean(model, items.length, batchSize, (idx) => feedbackBatch(items, twins, idx, padId, ref), ktoStepLoss(model, opts, reference));
 }

@@ -21,20 +21,22 @@ function readChecked(path: string, log: (line: string) => void): ReturnType<type
   return d;
 }
 
-/** Items split into train and holdout as whole units (a ranking's pairs share a unit), from --holdout or a seeded fraction. */
-function splitUnits<T extends object & { group?: number }>(items: T[], holdoutItems: T[] | undefined, o: Options): { train: T[]; holdout: T[] } {
-  if (holdoutItems !== undefined) return { train: items, holdout: holdoutItems };
+/** Items in units that stay together: one item each, or all the items of one group (a ranking's pairs), in first-seen order. */
+export function groupUnits<T extends object & { group?: number }>(items: readonly T[]): T[][] {
   const units: T[][] = [];
   const byGroup = new Map<number, T[]>();
   for (const item of items) {
     if (item.group === undefined) units.push([item]);
     else if (byGroup.has(item.group)) byGroup.get(item.group)!.push(item);
-    else {
-      const unit = [item];
-      byGroup.set(item.group, unit);
-      units.push(unit);
-    }
+    else byGroup.set(item.group, units[units.push([item]) - 1]!);
   }
+  return units;
+}
+
+/** Items split into train and holdout as whole units (a ranking's pairs share a unit), from --holdout or a seeded fraction. */
+function splitUnits<T extends object & { group?: number }>(items: T[], holdoutItems: T[] | undefined, o: Options): { train: T[]; holdout: T[] } {
+  if (holdoutItems !== undefined) return { train: items, holdout: holdoutItems };
+  const units = groupUnits(items);
   if (!(o.holdout_fraction > 0 && units.length >= 20)) return { train: items, holdout: [] };
   const split = splitExamples(units, o.holdout_fraction, o.seed);
   return { train: split.train.flat(), holdout: split.holdout.flat() };

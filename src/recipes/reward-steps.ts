@@ -7,17 +7,11 @@ import type { Rng } from '../tensor/random.ts';
 import type { Tensor } from '../tensor/tensor.ts';
 import { rewardLoss } from '../train/preference-loss.ts';
 import { batchRewards, pick, rewardBatch, type RewardBatch } from '../eval/reward.ts';
+import { groupUnits } from './preference-data.ts';
 
 /** Training batches of batch_size units, a unit being a pair or all the pairs of one ranking. */
 export function rewardBatchSource(pairs: readonly TokenizedPair[], opts: { batchSize: number; seed: number }, padId: number): DataIterator<TokenizedPair[], RewardBatch> {
-  const units: TokenizedPair[][] = [];
-  const byGroup = new Map<number, TokenizedPair[]>();
-  for (const p of pairs) {
-    if (p.group === undefined) units.push([p]);
-    else if (byGroup.has(p.group)) byGroup.get(p.group)!.push(p);
-    else byGroup.set(p.group, units[units.push([p]) - 1]!);
-  }
-  return new DataIterator(units, { batchSize: opts.batchSize, seed: opts.seed, collate: (us) => rewardBatch(us.flat(), padId) });
+  return new DataIterator(groupUnits(pairs), { batchSize: opts.batchSize, seed: opts.seed, collate: (us) => rewardBatch(us.flat(), padId) });
 }
 
 /** The reward model's step for the trainer: Bradley–Terry loss on a batch's pairs, with accuracy and mean margin. */
