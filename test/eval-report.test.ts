@@ -1,5 +1,6 @@
-// Run report: metrics.jsonl parsing, report.md contents, and report.html rendered in headless Chromium (no console
-// errors, no network, one SVG path per series with a point per metrics line, the table's numbers).
+// Run report: metrics.jsonl parsing, report.md contents, the reward chart of DPO/KTO/reward-model runs (none for SFT),
+// and report.html rendered in headless Chromium (no console errors, no network, one SVG path per series with a point
+// per metrics line, the table's numbers).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -65,6 +66,99 @@ test('report.md has the before/after table, the forgetting verdict and the train
     assert.match(md, /!\[training and holdout loss\]\(report-loss\.svg\)/);
     assert.match(readFileSync(files.chart!, 'utf8'), /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     assert.deepEqual(readdirSync(dir).sort(), ['metrics.jsonl', 'report-loss.svg', 'report.html', 'report.md']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A DPO-style run: 40 steps of implicit-reward metrics, holdout ones every 10 steps. */
+function writeDpoRun(dir: string): void {
+  const lines: string[] = [];
+  for (let step = 1; step <= 40; step++) {
+    const margin = 2 * (1 - Math.exp(-step / 12));
+    const rec: Record<string, number | string> = { step, loss: 0.69 * Math.exp(-step / 20), lr: 5e-6, 'rewards/chosen': margin / 2, 'rewards/rejected': -margin / 2, 'rewards/margins': margin, 'rewards/accuracies': Math.min(1, 0.4 + step / 50), 'logps/chosen': -30, 'logps/rejected': -34, note: 'text is ignored' };
+    if (step % 10 === 0) Object.assign(rec, { holdout_loss: 0.6 * Math.exp(-step / 25), 'holdout_rewards/margins': 0.8 * margin, 'holdout_rewards/accuracies': 0.5 + step / 100 });
+    lines.push(JSON.stringify(rec));
+  }
+  writeFileSync(join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
+}
+
+/** The points of a series' path, as the chart draws them (SVG coordinates). */
+function pathPoints(svg: string, name: string): [number, number][] {
+  const d = new RegExp(`data-series="${name}" d="([^"]*)"`).exec(svg)?.[1];
+  assert.ok(d !== undefined, `series ${name} is drawn`);
+  return d.split(/[ML]/).filter((p) => p !== '').map((p) => p.split(',').map(Number) as [number, number]);
+}
+
+test('readMetrics keeps a method\'s own numeric keys (DPO rewards/…, KTO kl), NaN for null, and leaves text out', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'whet-report-'));
+  try {
+    const p = join(dir, 'metrics.jsonl');
+    writeFileSync(p, '{"step":1,"loss":0.7,"rewards/margins":0.25,"kl":null,"holdout_rewards/accuracies":0.5,"note":"x","nested":{"a":1}}\n');
+    const [m] = readMetrics(p);
+    assert.equal(m!['rewards/margins'], 0.25);
+    assert.equal(m!['holdout_rewards/accuracies'], 0.5);
+    assert.ok(Number.isNaN(m!.kl));
+    assert.equal('note' in m!, false);
+    assert.equal('nested' in m!, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a DPO run gets a second chart: margins on the left axis, accuracies on a 0..1 right axis, holdout ones dotted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'whet-report-'));
+  try {
+    writeDpoRun(dir);
+    const files = writeReport(dir, { rows: [] });
+    assert.deepEqual(readdirSync(dir).sort(), ['metrics.jsonl', 'report-loss.svg', 'report-rewards.svg', 'report.html', 'report.md']);
+    const md = readFileSync(files.markdown, 'utf8');
+    assert.match(md, /!\[training and holdout loss\]\(report-loss\.svg\)\n\n!\[reward margins and accuracies\]\(report-rewards\.svg\)/);
+    assert.match(md, /\| last holdout reward accuracy \| 0\.9000 \|/); // 0.5 + 40/100
+    const svg = readFileSync(files.rewardChart!, 'utf8');
+    assert.deepEqual([...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1]), ['reward margin', 'holdout reward margin', 'reward accuracy', 'holdout reward accuracy']);
+    const margin = pathPoints(svg, 'reward margin');
+    const accuracy = pathPoints(svg, 'reward accuracy');
+    assert.equal(margin.length, 40);
+    assert.equal(pathPoints(svg, 'holdout reward accuracy').length, 4);
+    // The plot box, and where the right axis puts 0 and 1: accuracy 1 (reached at step 30) sits on the top edge.
+    const [, bx, by, bw, bh] = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="none" stroke="#999"\/>/.exec(svg)!.map(Number);
+    for (const [x, y] of [...margin, ...accuracy]) assert.ok(x >= bx! && x <= bx! + bw! && y >= by! && y <= by! + bh!, `(${x}, ${y}) inside the plot`);
+    assert.ok(Math.abs(accuracy[39]![1] - by!) < 0.5, `accuracy 1 at the top (${accuracy[39]![1]} vs ${by})`);
+    assert.ok(Math.abs(accuracy[0]![1] - (by! + bh! * (1 - 0.42))) < 0.5, 'accuracy 0.42 at 42 % of the height');
+    // Margins rise to the top of their own (left) axis: the last one is well above the first.
+    assert.ok(margin[39]![1] < margin[0]![1] - bh! / 2);
+    assert.match(svg, /accuracy \(share of pairs\)/);
+    assert.match(readFileSync(files.html, 'utf8'), /<title>Rewards<\/title>/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('KTO (margins, no accuracies) and reward-model runs chart what they log; SFT runs, even with a stray accuracy, get no second chart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'whet-report-'));
+  const series = (svg: string): string[] => [...svg.matchAll(/data-series="([^"]+)"/g)].map((m) => m[1]!);
+  try {
+    const p = join(dir, 'metrics.jsonl');
+    writeFileSync(p, [1, 2, 3].map((step) => JSON.stringify({ step, loss: 0.5, 'rewards/chosen': 0.1 * step, 'rewards/rejected': -0.1, 'rewards/margins': 0.1 * step + 0.1, kl: 0.01 })).join('\n') + '\n');
+    assert.deepEqual(series(readFileSync(writeReport(dir, { rows: [] }).rewardChart!, 'utf8')), ['reward margin']);
+
+    writeFileSync(p, [1, 2, 3, 4].map((step) => JSON.stringify({ step, loss: 0.6, accuracy: 0.25 * step, margin: step, ...(step % 2 === 0 ? { holdout_loss: 0.5, holdout_accuracy: 0.5, holdout_margin: 1 } : {}) })).join('\n') + '\n');
+    const rm = writeReport(dir, { rows: [] });
+    const svg = readFileSync(rm.rewardChart!, 'utf8');
+    assert.deepEqual(series(svg), ['margin', 'holdout margin', 'accuracy', 'holdout accuracy']);
+    assert.equal(pathPoints(svg, 'holdout accuracy').length, 2);
+    assert.match(readFileSync(rm.markdown, 'utf8'), /\| last accuracy \| 1 \|/);
+
+    for (const extra of [{}, { accuracy: 0.5 }]) {
+      rmSync(join(dir, 'report-rewards.svg'), { force: true });
+      writeFileSync(p, [1, 2].map((step) => JSON.stringify({ step, loss: 1 / step, ...extra })).join('\n') + '\n');
+      const files = writeReport(dir, { rows: [] });
+      assert.equal(files.rewardChart, undefined);
+      assert.equal(existsSync(join(dir, 'report-rewards.svg')), false);
+      assert.doesNotMatch(readFileSync(files.markdown, 'utf8'), /reward|accuracy/);
+      assert.equal((readFileSync(files.html, 'utf8').match(/<svg /g) ?? []).length, 1);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

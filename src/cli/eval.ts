@@ -1,14 +1,14 @@
 // `whet eval`: scores a model (or a file of its predictions) on a dataset: exact/normalised match, SQL execution
 // accuracy, a user scorer, or the holdout loss (ppl) of the data's target tokens; optionally against the model
 // before fine-tuning (--base, or the --model without its --adapter), with a forgetting check and a report.
+// The reward metrics (reward-accuracy, win-rate) take their own path: eval-reward.ts.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
-import { loadAdapter } from '../adapters/peft.ts';
 import { setLoraEnabled } from '../adapters/apply.ts';
 import { readExamples } from '../data/read.ts';
 import type { Example } from '../data/formats.ts';
-import { defaultStopStrings, evalPrompt, predict, readPredictions, writePredictions } from '../eval/predict.ts';
+import { readPredictions, writePredictions } from '../eval/predict.ts';
 import { scorePredictions, type TextMetric } from '../eval/score.ts';
 import { targetLoss } from '../eval/target-loss.ts';
 import { perplexity, type PerplexityResult } from '../eval/perplexity.ts';
@@ -18,6 +18,8 @@ import { parseCommand } from './options.ts';
 import { EVAL_METRICS, evalSpec } from './specs.ts';
 import { UsageError } from './errors.ts';
 import { Progress } from './progress.ts';
+import { generatePredictions, loadWithAdapter } from './eval-generate.ts';
+import { rewardMetricCommand } from './eval-reward.ts';
 
 type Metric = (typeof EVAL_METRICS)[number];
 
@@ -27,12 +29,21 @@ const LABELS: Record<Metric, string> = {
   sql: 'SQL execution accuracy',
   ppl: 'holdout loss',
   scorer: 'scorer mean',
+  'reward-accuracy': 'reward pairwise accuracy',
+  'win-rate': 'win rate',
 };
 
 /** Window length of the forgetting check's perplexity: whet perplexity's default, so the two agree. */
 const FORGETTING_CTX = 512;
 
-type Result = { metric: string; score: number; n: number; [extra: string]: unknown };
+export type Result = { metric: string; score: number; n: number; [extra: string]: unknown };
+
+/** The parsed options of `whet eval` (see evalSpec). */
+export interface EvalValues {
+  model?: string; adapter?: string; base?: string; 'base-adapter'?: string; 'reward-model'?: string; 'reward-adapter'?: string; data: string; metric: Metric;
+  scorer?: string; db?: string; predictions?: string; 'save-predictions'?: string; 'max-tokens': number; stop?: string[]; limit?: number; 'batch-size': number;
+  'sql-timeout': number; dtype: 'f32' | 'bf16'; forgetting?: string; 'forgetting-threshold'?: number; report?: string; json: boolean;
+}
 type Role = 'before' | 'after';
 
 interface TaskOptions {
@@ -55,11 +66,11 @@ interface TaskOptions {
 export async function evalCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(evalSpec, argv);
   if (parsed === null) return 0;
-  const values = parsed.values as {
-    model?: string; adapter?: string; base?: string; data: string; metric: Metric; scorer?: string; db?: string; predictions?: string;
-    'save-predictions'?: string; 'max-tokens': number; stop?: string[]; limit?: number; 'batch-size': number; 'sql-timeout': number;
-    dtype: 'f32' | 'bf16'; forgetting?: string; 'forgetting-threshold'?: number; report?: string; json: boolean;
-  };
+  const values = parsed.values as unknown as EvalValues;
+  // A reward model's accuracy and a judged win rate read other data (pairs, prompts) and other models: their own path.
+  if (values.metric === 'reward-accuracy' || values.metric === 'win-rate') return rewardMetricCommand(values);
+  for (const o of ['base-adapter', 'reward-model', 'reward-adapter'] as const)
+    if (values[o] !== undefined) throw new UsageError(`--${o} applies to --metric win-rate`);
   const { metric, data: dataPath, 'max-tokens': maxTokens, limit, 'batch-size': batchSize, 'sql-timeout': sqlTimeout, dtype } = values;
   const threshold = values['forgetting-threshold'] ?? 0.1;
   if (metric === 'scorer' && values.scorer === undefined) throw new UsageError('--metric scorer needs --scorer MODULE (.js, .mjs or .ts; default export (prediction, example) => number | boolean)');
@@ -97,7 +108,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
   // The fine-tuned model is needed unless its predictions are given; with --adapter alone it is also the "before".
   const needModel = metric === 'ppl' || values.predictions === undefined || forgettingText !== undefined || (values.adapter !== undefined && values.base === undefined);
-  const loaded = values.model !== undefined && needModel ? load(values.model, values.adapter, dtype) : undefined;
+  const loaded = values.model !== undefined && needModel ? loadWithAdapter(values.model, values.adapter, dtype) : undefined;
   let after: Result;
   let afterText: TextNll | undefined;
   try {
@@ -155,12 +166,6 @@ export async function evalCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function load(modelPath: string, adapterDir: string | undefined, dtype: 'f32' | 'bf16'): LoadedModel {
-  const loaded = loadModel(modelPath, { dtype });
-  if (adapterDir !== undefined) loadAdapter(adapterDir, loaded.model);
-  return loaded;
-}
-
 /** The metric for one model; the "after" model's predictions may come from --predictions instead. */
 async function task(loaded: LoadedModel | undefined, role: Role, o: TaskOptions): Promise<Result> {
   const prefix = role === 'before' ? 'before: ' : o.prefix;
@@ -211,19 +216,6 @@ function predictionsFor(path: string, data: ReturnType<typeof readExamples>, wan
   const dropped = data.duplicates + data.blank;
   const why = dropped > 0 ? ` (the data's ${data.rows} rows gave ${data.examples.length} examples: ${data.duplicates} exact duplicates and ${data.blank} blank rows are dropped)` : '';
   throw new WhetError(`${path}: ${preds.length} predictions for ${data.examples.length} examples${why}; give one line {"prediction": ...} per example, in data order`);
-}
-
-function generatePredictions(loaded: LoadedModel, examples: readonly Example[], opts: { maxTokens: number; batchSize: number; stop?: string[]; prefix: string }): string[] {
-  const prompts = examples.map((e, i) => evalPrompt(e, loaded.tokenizer, i));
-  const bar = new Progress(`${opts.prefix}generate`, examples.length, 'ex');
-  const preds = predict(loaded.model, loaded.tokenizer, prompts, {
-    maxTokens: opts.maxTokens,
-    batchSize: opts.batchSize,
-    stopStrings: opts.stop ?? defaultStopStrings(examples, loaded.tokenizer),
-    onProgress: (d) => bar.update(d),
-  });
-  bar.done();
-  return preds;
 }
 
 function humanLine(r: Result): string {

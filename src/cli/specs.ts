@@ -79,36 +79,41 @@ export const mergeSpec: CommandSpec = {
   examples: ['whet merge --model base.gguf --adapter out/adapter --out merged/', 'whet merge --model qwen/ --adapter out/adapter --out merged/ --dtype bf16'],
 };
 
-export const EVAL_METRICS = ['exact', 'normalized', 'sql', 'ppl', 'scorer'] as const;
+export const EVAL_METRICS = ['exact', 'normalized', 'sql', 'ppl', 'scorer', 'reward-accuracy', 'win-rate'] as const;
 
 export const evalSpec: CommandSpec = {
   name: 'eval',
-  summary: 'Score a model, or its predictions, on a dataset; with --adapter or --base, before and after, and the forgetting check.',
+  summary: 'Score a model, or its predictions, on a dataset; with --adapter or --base, before and after, and the forgetting check; a reward model on preference pairs; a win rate judged by a reward model.',
   options: {
-    model: { ...model, help: 'model to evaluate (required unless --predictions)' },
-    adapter: { ...adapter, help: 'adapter: scores --model without it (before) and with it (after)' },
-    base: { type: 'string', arg: 'PATH', help: 'the model before fine-tuning, compared with --model' },
-    data: { type: 'string', arg: 'FILE', required: true, help: 'evaluation examples (any training data format)' },
+    model: { ...model, help: 'model to evaluate (required unless --predictions); for --metric reward-accuracy the reward model' },
+    adapter: { ...adapter, help: 'adapter: scores --model without it (before) and with it (after); for reward-accuracy it only completes the reward model (its SEQ_CLS adapter)' },
+    base: { type: 'string', arg: 'PATH', help: 'the model before fine-tuning, compared with --model; for win-rate the opponent' },
+    'base-adapter': { type: 'string', arg: 'DIR', help: 'for --metric win-rate: adapter on the opponent (--base, or --model when no --base), e.g. the SFT adapter a DPO adapter must beat' },
+    'reward-model': { type: 'string', arg: 'PATH', help: 'for --metric win-rate: the judge, a reward model folder or the base of --reward-adapter' },
+    'reward-adapter': { type: 'string', arg: 'DIR', help: "for --metric win-rate: a reward model's PEFT adapter (task_type SEQ_CLS) on --reward-model" },
+    data: { type: 'string', arg: 'FILE', required: true, help: 'evaluation examples (any training data format); preference pairs for reward-accuracy; prompts (any of these, or {prompt}) for win-rate' },
     metric: { type: 'choice', choices: EVAL_METRICS, required: true, help: 'what to score' },
     scorer: { type: 'string', arg: 'MODULE', help: 'for --metric scorer: a module whose default export (prediction, example) returns a number or boolean' },
     db: { type: 'string', arg: 'PATH', help: 'for --metric sql: a .sqlite file or a folder of <db_id>/<db_id>.sqlite' },
     predictions: { type: 'string', arg: 'FILE', help: 'score these predictions (JSONL) instead of generating' },
-    'save-predictions': { type: 'string', arg: 'FILE', help: 'write the generated predictions here' },
+    'save-predictions': { type: 'string', arg: 'FILE', help: 'write the generated predictions here (win-rate: both answers and their rewards)' },
     'max-tokens': { type: 'integer', min: 1, default: 256, help: 'most tokens generated per example' },
     stop: { type: 'string', multiple: true, arg: 'TEXT', help: 'extra stop string for generation' },
     limit: { type: 'integer', min: 1, help: 'only the first N examples' },
-    'batch-size': { type: 'integer', min: 1, default: 8, help: 'prompts generated together' },
+    'batch-size': { type: 'integer', min: 1, default: 8, help: 'prompts generated together (reward metrics: also pairs or answers scored together)' },
     'sql-timeout': { type: 'number', min: 0.001, default: 10, help: 'seconds a query may run (--metric sql)' },
     dtype,
     forgetting: { type: 'string', arg: 'FILE', help: 'general text scored before and after: the forgetting check' },
     'forgetting-threshold': { type: 'number', min: 0, help: 'largest acceptable perplexity increase, as a share (default 0.1)' },
-    report: { type: 'string', arg: 'DIR', help: 'write report.md and report.json here' },
+    report: { type: 'string', arg: 'DIR', help: 'write report.md and report.html here (with training curves when DIR is a run folder with metrics.jsonl)' },
     json,
   },
   examples: [
     'whet eval --model base.gguf --adapter out/adapter --data holdout.jsonl --metric exact --forgetting general.txt',
     'whet eval --model base.gguf --adapter out/adapter --data spider_dev.jsonl --metric sql --db spider/database --limit 200',
     'whet eval --predictions preds.jsonl --data holdout.jsonl --metric normalized --json',
+    'whet eval --metric reward-accuracy --model base.gguf --adapter runs/rm/adapter --data prefs-holdout.jsonl',
+    'whet eval --metric win-rate --model base.gguf --adapter runs/dpo/adapter --base-adapter runs/sft/adapter --reward-model base.gguf --reward-adapter runs/rm/adapter --data prompts.jsonl',
   ],
 };
 
@@ -204,8 +209,9 @@ export const benchSpec: CommandSpec = {
     json: { type: 'boolean', help: 'one JSON object per result line' },
     quick: { type: 'boolean', help: 'fewer repetitions (a smoke run, noisier figures)' },
     realistic: { type: 'boolean', help: 'bench train: a real run (variable lengths, batch 8, holdout) against fixed shapes and the memory estimate' },
+    method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'all'], default: 'sft', help: 'bench train: which training to time (reward, dpo: LoRA, beside LoRA SFT at the same rows × length; all: every row)' },
   },
-  examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench decode --json'],
+  examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench decode --json'],
 };
 
 export const completionSpec: CommandSpec = {

@@ -203,7 +203,8 @@ export function readPreferenceData(path: string, opts: { maxErrors?: number } = 
   return out;
 }
 
-const PREFERENCE_KEYS = ['chosen', 'rejected', 'label', 'responses', 'ranking', 'preferred_output', 'non_preferred_output'];
+/** Fields that mark a row as preference data (any one of them). */
+export const PREFERENCE_KEYS = ['chosen', 'rejected', 'label', 'responses', 'ranking', 'preferred_output', 'non_preferred_output'];
 
 /** Whether a dataset file holds preference data: its first row that is an object has a preference field. */
 export function isPreferenceFile(path: string): boolean {

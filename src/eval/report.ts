@@ -1,5 +1,6 @@
 // Run report: training curves from a run folder's metrics.jsonl and the before/after evaluation table, written
-// as report.md (+ report-loss.svg, which it shows) and a self-contained report.html (inline CSS and SVG, no scripts).
+// as report.md (+ report-loss.svg, which it shows) and a self-contained report.html (inline CSS and SVG, no scripts);
+// a DPO, KTO or reward-model run also gets its reward margins and accuracies (report-rewards.svg).
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
@@ -7,7 +8,10 @@ import { writeFileAtomic } from '../formats/atomic.ts';
 import type { ForgettingResult } from './forgetting.ts';
 import { esc, lineChart, type ChartSeries } from './svg-chart.ts';
 
-/** One line of metrics.jsonl. Training lines carry loss; evaluation lines may carry only holdout_loss. */
+/**
+ * One line of metrics.jsonl. Training lines carry loss; evaluation lines may carry only holdout_loss. Every other
+ * numeric key is kept as written (a method's own metrics: DPO's `rewards/margins`, a reward model's `accuracy`, …).
+ */
 export interface MetricsRecord {
   step: number;
   loss?: number;
@@ -15,6 +19,7 @@ export interface MetricsRecord {
   grad_norm?: number;
   tokens_per_s?: number;
   holdout_loss?: number;
+  [key: string]: number | undefined;
 }
 
 export interface SummaryRow {
@@ -59,8 +64,10 @@ export function readMetrics(path: string): MetricsRecord[] {
     for (const k of ['loss', 'lr', 'grad_norm', 'tokens_per_s', 'holdout_loss'] as const)
       // null is how JSON.stringify writes NaN and Infinity: a diverged step, kept as a gap.
       if (r[k] !== undefined && r[k] !== null && typeof r[k] !== 'number') throw new WhetError(`${path}:${i + 1}: '${k}' must be a number`);
-    const num = (v: unknown): number | undefined => (v === undefined ? undefined : v === null ? NaN : (v as number));
-    out.push({ step: r.step, loss: num(r.loss), lr: num(r.lr), grad_norm: num(r.grad_norm), tokens_per_s: num(r.tokens_per_s), holdout_loss: num(r.holdout_loss) });
+    const record: MetricsRecord = { step: r.step };
+    // Fields that are not numbers (a note, a nested object) make no curve: left out rather than refused.
+    for (const [k, v] of Object.entries(r)) if (typeof v === 'number' || v === null) record[k] = v === null ? NaN : v;
+    out.push(record);
   });
   return out;
 }
@@ -71,6 +78,45 @@ export function lossChart(metrics: readonly MetricsRecord[]): string {
   const holdout = metrics.filter((m) => m.holdout_loss !== undefined).map((m) => [m.step, m.holdout_loss!] as const);
   if (holdout.length > 0) series.push({ name: 'holdout loss', color: '#d62728', points: holdout, markers: true });
   return lineChart(series, { title: 'Loss', xLabel: 'step', yLabel: 'loss (nats/token)' });
+}
+
+/** What a preference run logs: DPO's and KTO's implicit rewards, or a reward model's own accuracy and margin. */
+const REWARD_SERIES: readonly { key: string; name: string; color: string; share?: boolean }[] = [
+  { key: 'rewards/margins', name: 'reward margin', color: '#1f77b4' },
+  { key: 'holdout_rewards/margins', name: 'holdout reward margin', color: '#d62728' },
+  { key: 'rewards/accuracies', name: 'reward accuracy', color: '#2ca02c', share: true },
+  { key: 'holdout_rewards/accuracies', name: 'holdout reward accuracy', color: '#ff7f0e', share: true },
+];
+const REWARD_MODEL_SERIES: typeof REWARD_SERIES = [
+  { key: 'margin', name: 'margin', color: '#1f77b4' },
+  { key: 'holdout_margin', name: 'holdout margin', color: '#d62728' },
+  { key: 'accuracy', name: 'accuracy', color: '#2ca02c', share: true },
+  { key: 'holdout_accuracy', name: 'holdout accuracy', color: '#ff7f0e', share: true },
+];
+
+/** The series of the run's reward chart: none for SFT (a reward model is told by its margin beside an accuracy). */
+function rewardSeries(metrics: readonly MetricsRecord[]): typeof REWARD_SERIES {
+  const has = (key: string): boolean => metrics.some((m) => m[key] !== undefined);
+  if (REWARD_SERIES.some((s) => has(s.key))) return REWARD_SERIES.filter((s) => has(s.key));
+  if ((has('margin') || has('holdout_margin')) && (has('accuracy') || has('holdout_accuracy'))) return REWARD_MODEL_SERIES.filter((s) => has(s.key));
+  return [];
+}
+
+/**
+ * Reward margins (left axis) and pairwise accuracies (right axis, 0 to 1) against step, holdout ones with a dot
+ * per evaluation; undefined for a run that logs none (SFT).
+ */
+export function rewardChart(metrics: readonly MetricsRecord[]): string | undefined {
+  const chosen = rewardSeries(metrics);
+  if (chosen.length === 0) return undefined;
+  const series: ChartSeries[] = chosen.map((s) => ({
+    name: s.name,
+    color: s.color,
+    points: metrics.filter((m) => m[s.key] !== undefined).map((m) => [m.step, m[s.key]!] as const),
+    ...(s.key.startsWith('holdout_') ? { markers: true } : {}),
+    ...(s.share === true ? { axis: 'right' as const } : {}),
+  }));
+  return lineChart(series, { title: 'Rewards', xLabel: 'step', yLabel: 'margin (chosen − rejected reward)', right: { label: 'accuracy (share of pairs)', range: [0, 1] } });
 }
 
 interface RunStats {
@@ -127,6 +173,14 @@ function forgettingLine(f: ForgettingResult): string {
     `change ${percent(f.nllIncrease)} against a threshold of ${percent(f.threshold)}: **${f.verdict}**`;
 }
 
+/** The last value of each reward series (none for SFT): what the table under the reward chart adds. */
+function rewardStatsLines(metrics: readonly MetricsRecord[]): [string, string][] {
+  return rewardSeries(metrics).map((s) => {
+    const values = metrics.map((m) => m[s.key]).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    return [`last ${s.name}`, fmt(values.at(-1))];
+  });
+}
+
 function statsLines(s: RunStats): [string, string][] {
   return [
     ['steps', fmt(s.steps)],
@@ -138,7 +192,7 @@ function statsLines(s: RunStats): [string, string][] {
   ];
 }
 
-export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalSummary, chartFile?: string): string {
+export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalSummary, chartFile?: string, rewardChartFile?: string): string {
   const md: string[] = [`# ${summary.title ?? 'Fine-tuning report'}`, ''];
   if (summary.rows.length > 0) {
     md.push('## Evaluation', '', '| metric | before | after | delta |', '|---|---:|---:|---:|');
@@ -149,7 +203,8 @@ export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalS
   if (metrics.length === 0) return md.join('\n');
   md.push('## Training', '');
   if (chartFile !== undefined) md.push(`![training and holdout loss](${chartFile})`, '');
-  md.push('| | |', '|---|---:|', ...statsLines(runStats(metrics)).map(([k, v]) => `| ${k} | ${v} |`), '');
+  if (rewardChartFile !== undefined) md.push(`![reward margins and accuracies](${rewardChartFile})`, '');
+  md.push('| | |', '|---|---:|', ...[...statsLines(runStats(metrics)), ...rewardStatsLines(metrics)].map(([k, v]) => `| ${k} | ${v} |`), '');
   return md.join('\n');
 }
 
@@ -188,8 +243,9 @@ export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSumma
       `<tr><td>verdict</td><td class="num verdict-${f.verdict}">${f.verdict}</td></tr>`, '</tbody></table>');
   }
   if (metrics.length > 0) {
-    h.push('<h2>Training</h2>', lossChart(metrics), '<table id="training"><tbody>');
-    for (const [k, v] of statsLines(runStats(metrics))) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
+    const rewards = rewardChart(metrics);
+    h.push('<h2>Training</h2>', lossChart(metrics), ...(rewards === undefined ? [] : [rewards]), '<table id="training"><tbody>');
+    for (const [k, v] of [...statsLines(runStats(metrics)), ...rewardStatsLines(metrics)]) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
     h.push('</tbody></table>');
   }
   h.push('</body>', '</html>', '');
@@ -201,6 +257,8 @@ export interface ReportFiles {
   html: string;
   /** Absent when the run folder has no metrics.jsonl (an evaluation without a training run). */
   chart?: string;
+  /** The reward margins and accuracies of a DPO, KTO or reward-model run; absent for SFT. */
+  rewardChart?: string;
 }
 
 /**
@@ -221,7 +279,12 @@ export function writeReport(runDir: string, summary: EvalSummary, opts: { outDir
     files.chart = join(outDir, 'report-loss.svg');
     write(files.chart, lossChart(metrics) + '\n');
   }
-  write(files.markdown, renderMarkdown(metrics, summary, files.chart === undefined ? undefined : 'report-loss.svg'));
+  const rewards = rewardChart(metrics);
+  if (rewards !== undefined) {
+    files.rewardChart = join(outDir, 'report-rewards.svg');
+    write(files.rewardChart, rewards + '\n');
+  }
+  write(files.markdown, renderMarkdown(metrics, summary, files.chart === undefined ? undefined : 'report-loss.svg', rewards === undefined ? undefined : 'report-rewards.svg'));
   write(files.html, renderHtml(metrics, summary));
   return files;
 }

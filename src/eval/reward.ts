@@ -57,18 +57,26 @@ export function pick(v: Tensor, idx: Int32Array): Tensor {
 
 export interface RewardHoldout {
   loss: number;
-  /** Share of pairs whose chosen answer scores higher. */
+  /** Share of pairs whose chosen answer scores higher: right / pairs. */
   accuracy: number;
   margin: number;
   /** Pearson correlation of reward with answer length in tokens: how much the model rewards length. */
   length_correlation: number;
   pairs: number;
+  /** Pairs whose chosen answer scores strictly higher. */
+  right: number;
+  /** Pairs whose two answers score exactly the same: not right (a model that cannot tell them apart). */
+  ties: number;
+  /** Mean answer length in tokens (answer and end token, no prompt): a reward model that learned length shows it here. */
+  chosen_length: number;
+  rejected_length: number;
 }
 
-/** Scores pairs without gradients (LoRA dropout off): loss, pairwise accuracy, mean margin, length correlation. */
-export function evaluateRewardPairs(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, batchPairs = 16): RewardHoldout {
+/** Scores pairs without gradients (LoRA dropout off): loss, pairwise accuracy with its counts, mean margin, length correlation. */
+export function evaluateRewardPairs(model: LlamaModel, pairs: readonly TokenizedPair[], padId: number, batchPairs = 16, onProgress?: (done: number) => void): RewardHoldout {
   let loss = 0;
-  let correct = 0;
+  let right = 0;
+  let ties = 0;
   let margin = 0;
   const rewards: number[] = [];
   const lengths: number[] = [];
@@ -80,18 +88,26 @@ export function evaluateRewardPairs(model: LlamaModel, pairs: readonly Tokenized
         const r = batchRewards(model, b);
         const out = rewardLoss(pick(r, b.chosen), pick(r, b.rejected), { margin: b.margins });
         loss += out.loss.item() * chunk.length;
-        correct += out.accuracy * chunk.length;
         margin += out.margin * chunk.length;
         const values = r.toArray();
         chunk.forEach((p, k) => {
-          rewards.push(values[b.chosen[k]!]!, values[b.rejected[k]!]!);
+          const [c, rej] = [values[b.chosen[k]!]!, values[b.rejected[k]!]!];
+          // Counted here rather than from the loss's accuracy share, so that ties can be told from wrong answers.
+          if (c > rej) right++;
+          else if (c === rej) ties++;
+          rewards.push(c, rej);
           lengths.push(p.chosen.ids.length - p.promptTokens, p.rejected.ids.length - p.promptTokens);
         });
       });
+      onProgress?.(Math.min(i + batchPairs, pairs.length));
     }
   }));
   const n = Math.max(pairs.length, 1);
-  return { loss: loss / n, accuracy: correct / n, margin: margin / n, length_correlation: pearson(rewards, lengths), pairs: pairs.length };
+  const meanLength = (side: 0 | 1): number => lengths.filter((_, k) => k % 2 === side).reduce((a, v) => a + v, 0) / n;
+  return {
+    loss: loss / n, accuracy: right / n, margin: margin / n, length_correlation: pearson(rewards, lengths), pairs: pairs.length,
+    right, ties, chosen_length: meanLength(0), rejected_length: meanLength(1),
+  };
 }
 
 function pearson(x: number[], y: number[]): number {
@@ -111,13 +127,14 @@ function pearson(x: number[], y: number[]): number {
 }
 
 /** Rewards of examples (each scored at its last token), without gradients, batchRows at a time. */
-export function scoreExamples(model: LlamaModel, examples: readonly TokenizedExample[], padId: number, batchRows = 16): Float32Array {
+export function scoreExamples(model: LlamaModel, examples: readonly TokenizedExample[], padId: number, batchRows = 16, onProgress?: (done: number) => void): Float32Array {
   const out = new Float32Array(examples.length);
   withLoraEval(model, () => noGrad(() => {
     for (let i = 0; i < examples.length; i += batchRows) {
       const rows = examples.slice(i, i + batchRows);
       const b = { rows: padBatch(rows, padId), last: Int32Array.from(rows, (e) => e.ids.length - 1), chosen: new Int32Array(0), rejected: new Int32Array(0) };
       tidy(() => out.set(batchRewards(model, b).toArray(), i));
+      onProgress?.(i + rows.length);
     }
   }));
   return out;

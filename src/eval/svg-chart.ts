@@ -1,4 +1,5 @@
-// Self-contained SVG line charts (axes, ticks, legend, one <path> per series) for reports: no scripts, fonts or network.
+// Self-contained SVG line charts (axes, ticks, legend, one <path> per series, an optional right-hand axis) for reports:
+// no scripts, fonts or network.
 
 export interface ChartSeries {
   name: string;
@@ -7,12 +8,16 @@ export interface ChartSeries {
   color: string;
   /** Draw a dot on every point (sparse series such as holdout loss). */
   markers?: boolean;
+  /** Plot against the right-hand axis (a share in [0, 1] beside a margin on the left, say). */
+  axis?: 'right';
 }
 
 export interface ChartOptions {
   title: string;
   xLabel: string;
   yLabel: string;
+  /** The right-hand axis, drawn when a series asks for it; its range always includes `range`. */
+  right?: { label: string; range?: readonly [number, number] };
   width?: number;
   height?: number;
 }
@@ -21,17 +26,26 @@ export interface ChartOptions {
 export const MAX_POINTS = 4000;
 
 const MARGIN = { left: 64, right: 16, top: 36, bottom: 44 };
+/** The right margin when a right-hand axis needs room for its tick labels and title. */
+const RIGHT_AXIS_MARGIN = 60;
 
 export function lineChart(series: readonly ChartSeries[], opts: ChartOptions): string {
   const width = opts.width ?? 720;
   const height = opts.height ?? 320;
-  const plotW = width - MARGIN.left - MARGIN.right;
+  const twoAxes = opts.right !== undefined && series.some((s) => s.axis === 'right');
+  const marginRight = twoAxes ? RIGHT_AXIS_MARGIN : MARGIN.right;
+  const plotW = width - MARGIN.left - marginRight;
   const plotH = height - MARGIN.top - MARGIN.bottom;
-  const finite = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const finitePoints = (ss: readonly ChartSeries[]) => ss.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const finite = finitePoints(series);
+  const onRight = (s: ChartSeries): boolean => twoAxes && s.axis === 'right';
   const xs = niceScale(finite.map((p) => p[0]));
-  const ys = niceScale(finite.map((p) => p[1]));
+  const ys = niceScale(finitePoints(series.filter((s) => !onRight(s))).map((p) => p[1]));
+  const ys2 = twoAxes ? niceScale([...finitePoints(series.filter(onRight)).map((p) => p[1]), ...(opts.right!.range ?? [])]) : ys;
   const px = (x: number): number => MARGIN.left + ((x - xs.min) / (xs.max - xs.min)) * plotW;
-  const py = (y: number): number => MARGIN.top + plotH - ((y - ys.min) / (ys.max - ys.min)) * plotH;
+  const scaleY = (sc: typeof ys) => (y: number): number => MARGIN.top + plotH - ((y - sc.min) / (sc.max - sc.min)) * plotH;
+  const py = scaleY(ys);
+  const py2 = scaleY(ys2);
 
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(opts.title)}">`);
@@ -48,32 +62,44 @@ export function lineChart(series: readonly ChartSeries[], opts: ChartOptions): s
     out.push(`<line x1="${x}" x2="${x}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" stroke="#f0f0f0"/>`);
     out.push(`<text x="${x}" y="${MARGIN.top + plotH + 16}" font-size="11" text-anchor="middle" fill="#555">${fmtTick(t, xs.step)}</text>`);
   }
+  if (twoAxes) {
+    // Ticks only, no grid of its own: two grids would cross each other.
+    for (const t of ys2.ticks) out.push(`<text x="${MARGIN.left + plotW + 6}" y="${r(py2(t)) + 4}" font-size="11" text-anchor="start" fill="#555">${fmtTick(t, ys2.step)}</text>`);
+    out.push(`<text transform="translate(${width - 12} ${MARGIN.top + plotH / 2}) rotate(90)" font-size="12" text-anchor="middle" fill="#333">${esc(opts.right!.label)}</text>`);
+  }
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#999"/>`);
   out.push(`<text x="${MARGIN.left + plotW / 2}" y="${height - 8}" font-size="12" text-anchor="middle" fill="#333">${esc(opts.xLabel)}</text>`);
   out.push(`<text transform="translate(14 ${MARGIN.top + plotH / 2}) rotate(-90)" font-size="12" text-anchor="middle" fill="#333">${esc(opts.yLabel)}</text>`);
   if (finite.length === 0) out.push(`<text x="${MARGIN.left + plotW / 2}" y="${MARGIN.top + plotH / 2}" font-size="13" text-anchor="middle" fill="#888">no data</text>`);
 
   for (const s of series) {
+    const y = onRight(s) ? py2 : py;
     const pts = thin(s.points);
     let d = '';
     let pen = false;
-    for (const [x, y] of pts) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+    for (const [x, v] of pts) {
+      if (!Number.isFinite(x) || !Number.isFinite(v)) {
         pen = false;
         continue;
       }
-      d += `${pen ? 'L' : 'M'}${r(px(x))},${r(py(y))}`;
+      d += `${pen ? 'L' : 'M'}${r(px(x))},${r(y(v))}`;
       pen = true;
     }
     out.push(`<path class="series" data-series="${esc(s.name)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6" stroke-linejoin="round"/>`);
     if (s.markers === true)
-      for (const [x, y] of pts) if (Number.isFinite(x) && Number.isFinite(y)) out.push(`<circle cx="${r(px(x))}" cy="${r(py(y))}" r="2.5" fill="${s.color}"/>`);
+      for (const [x, v] of pts) if (Number.isFinite(x) && Number.isFinite(v)) out.push(`<circle cx="${r(px(x))}" cy="${r(y(v))}" r="2.5" fill="${s.color}"/>`);
   }
+  const legend = (s: ChartSeries): string => (onRight(s) ? `${s.name} (right axis)` : s.name);
+  // Room for the longest legend entry (about 6 px a character at 11 px), at least the 150 px one line of loss takes.
+  const legendW = Math.max(150, ...series.map((s) => 32 + Math.ceil(legend(s).length * 6.2)));
+  // Two axes: the legend goes bottom right, on a backing, since accuracies run along the top as they approach 1.
+  const legendTop = twoAxes ? MARGIN.top + plotH - 6 - series.length * 16 : MARGIN.top;
+  if (twoAxes) out.push(`<rect x="${MARGIN.left + plotW - legendW - 6}" y="${legendTop + 2}" width="${legendW}" height="${series.length * 16 + 2}" fill="#fff" fill-opacity="0.85"/>`);
   series.forEach((s, i) => {
-    const x = MARGIN.left + plotW - 150;
-    const y = MARGIN.top + 14 + i * 16;
+    const x = MARGIN.left + plotW - legendW;
+    const y = legendTop + 14 + i * 16;
     out.push(`<line x1="${x}" x2="${x + 18}" y1="${y - 4}" y2="${y - 4}" stroke="${s.color}" stroke-width="2"/>`);
-    out.push(`<text x="${x + 24}" y="${y}" font-size="11" fill="#333">${esc(s.name)}</text>`);
+    out.push(`<text x="${x + 24}" y="${y}" font-size="11" fill="#333">${esc(legend(s))}</text>`);
   });
   out.push('</svg>');
   return out.join('\n');
