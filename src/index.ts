@@ -44,6 +44,15 @@ export { train } from './train/trainer.ts';
 export type { TrainOptions, TrainResult, StepMetrics, BatchSource } from './train/trainer.ts';
 export { runSft } from './recipes/sft.ts';
 export { resolveTrainConfig } from './recipes/train-config.ts';
+
+// Learning from preferences: data, losses, the reward, DPO and KTO recipes
+export { readPreferenceData, parsePreferenceRow } from './data/preference.ts';
+export type { PreferencePair, Feedback } from './data/preference.ts';
+export { tokenizePair, tokenizeFeedback } from './data/preference-tokenize.ts';
+export { dpoLoss, rewardLoss, ktoLoss } from './train/preference-loss.ts';
+export { runReward } from './recipes/reward.ts';
+export { runDpo } from './recipes/dpo.ts';
+export { runKto } from './recipes/kto.ts';
 export type { TrainConfig } from './recipes/train-config.ts';
 
 // Evaluation
@@ -51,4 +60,6 @@ export { exactMatch, normalizedMatch, loadScorer } from './eval/metrics.ts';
 export { executionAccuracy } from './eval/sql.ts';
 export { forgettingCheck, forgettingVerdict } from './eval/forgetting.ts';
 export { writeReport } from './eval/report.ts';
+export { loadRewardModel, scoreExamples, evaluateRewardPairs } from './eval/reward.ts';
+export { winRate, judgeAnswers } from './eval/win-rate.ts';
 export { WhetError } from './errors.ts';

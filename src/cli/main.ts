@@ -31,6 +31,11 @@ function version(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early (`whet score … | head`) closes the pipe: that ends the output, it is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h') {
     process.stdout.write(usage());

@@ -117,9 +117,9 @@ export const evalSpec: CommandSpec = {
   ],
 };
 
-const TRAIN_ARGS: Partial<Record<string, string>> = { model: 'PATH', data: 'FILE', holdout: 'FILE', out: 'DIR', chat_template: 'FILE' };
+const TRAIN_ARGS: Partial<Record<string, string>> = { model: 'PATH', data: 'FILE', holdout: 'FILE', out: 'DIR', chat_template: 'FILE', adapter: 'DIR' };
 
-/** whet train: every option of the SFT config is a flag (model_type → --model-type), switches with a --no- form. */
+/** whet train: every option of the train config is a flag (model_type → --model-type), switches with a --no- form. */
 function trainOptions(): Record<string, OptionSpec> {
   const options: Record<string, OptionSpec> = { config: { type: 'string', arg: 'FILE', help: 'YAML file of options (flags override it)' } };
   for (const key of TRAIN_KEYS) {
