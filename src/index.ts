@@ -40,6 +40,8 @@ export { applyLora, mergeLora, setLoraEnabled, setLoraTraining, loraParameters }
 export type { LoraConfig } from './adapters/apply.ts';
 export { LoraLinear } from './adapters/lora.ts';
 export { saveAdapter, loadAdapter } from './adapters/peft.ts';
+export { exportGgufLora } from './adapters/gguf-lora.ts';
+export { readGgufLora, writeGgufLora } from './formats/gguf-lora.ts';
 export { train } from './train/trainer.ts';
 export type { TrainOptions, TrainResult, StepMetrics, BatchSource } from './train/trainer.ts';
 export { runSft } from './recipes/sft.ts';

@@ -78,13 +78,32 @@ export interface LoadedAdapter {
   layers: LoraLinear[];
 }
 
+/** One module's adapter as read from a PEFT file: A (r, in), B (out, r) in f32, its rank and alpha. */
+export interface AdapterModule {
+  path: string;
+  r: number;
+  alpha: number;
+  A: Float32Array;
+  B: Float32Array;
+}
+
+/** A PEFT LoRA adapter read and checked against a model's layer shapes, not yet put on any model. */
+export interface AdapterFile {
+  config: LoraConfig;
+  rsLora: boolean;
+  taskType: 'CAUSAL_LM' | 'SEQ_CLS';
+  baseModelNameOrPath: string | null;
+  modules: AdapterModule[];
+  /** A SEQ_CLS adapter's score head (1, D). */
+  score?: Float32Array;
+}
+
 /**
- * Reads a PEFT LoRA adapter folder and puts it on the model: each lora_A/lora_B key must name a Linear of the
- * model with matching shapes. Everything is checked before the model changes; the base ends frozen and the
- * LoRA weights trainable. A SEQ_CLS adapter's score head is copied into the model's (attach one first: see
- * adapterTaskType). seed seeds the dropout stream.
+ * Reads a PEFT LoRA adapter folder: each lora_A/lora_B key must name a Linear of the model (`shapeOf` gives its
+ * [out, in], undefined when there is none) with matching shapes; a SEQ_CLS adapter's score head must fit
+ * `scoreShape`. Everything is checked; nothing is changed.
  */
-export function loadAdapter(dir: string, model: Module, opts: { seed?: number } = {}): LoadedAdapter {
+export function readAdapter(dir: string, shapeOf: (path: string) => readonly number[] | undefined, scoreShape?: readonly number[]): AdapterFile {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new WhetError(`${dir}: no such adapter folder`);
   const configPath = join(dir, ADAPTER_CONFIG);
   if (!existsSync(configPath)) throw new WhetError(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
@@ -116,21 +135,18 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
   }
   if (pairs.size === 0) throw new WhetError(`${weightsPath}: no LoRA weights`);
 
-  assertNoLora(model);
-  const linears = linearLayers(model);
-  const scoreHead = linears.get(SCORE_HEAD)?.layer;
   if (peft.modulesToSave.includes(SCORE_HEAD) && scoreWeight === undefined) throw new WhetError(`${weightsPath}: modules_to_save lists '${SCORE_HEAD}' but the file has no ${KEY_PREFIX}${SCORE_HEAD}.weight`);
   if (scoreWeight !== undefined) {
-    if (scoreHead === undefined) throw new WhetError(`${dir}: a reward model's adapter (task_type SEQ_CLS, with a score head) needs a model with a score head`);
-    if (scoreWeight[1].shape.join() !== scoreHead.weight.shape.join())
-      throw new WhetError(`${weightsPath}: '${scoreWeight[0]}' has shape [${scoreWeight[1].shape.join(', ')}], expected [${scoreHead.weight.shape.join(', ')}]`);
+    if (scoreShape === undefined) throw new WhetError(`${dir}: a reward model's adapter (task_type SEQ_CLS, with a score head) needs a model with a score head`);
+    if (scoreWeight[1].shape.join() !== scoreShape.join())
+      throw new WhetError(`${weightsPath}: '${scoreWeight[0]}' has shape [${scoreWeight[1].shape.join(', ')}], expected [${scoreShape.join(', ')}]`);
   }
-  const plan = [...pairs].map(([path, { A, B }]) => {
+  const modules = [...pairs].map(([path, { A, B }]): AdapterModule => {
     if (A === undefined || B === undefined) throw new WhetError(`${weightsPath}: module '${path}' has ${A ? 'lora_A' : 'lora_B'} but no ${A ? 'lora_B' : 'lora_A'}`);
-    const target = linears.get(path);
-    if (target === undefined) throw new WhetError(`${weightsPath}: key '${A[0]}' names module '${path}', which is not a Linear layer of this model`);
     if (path === 'lm_head') throw new WhetError(`${weightsPath}: LoRA on the output head 'lm_head' is not supported`);
-    const [out, inF] = target.layer.weight.shape as [number, number];
+    const shape = shapeOf(path);
+    if (shape === undefined) throw new WhetError(`${weightsPath}: key '${A[0]}' names module '${path}', which is not a Linear layer of this model`);
+    const [out, inF] = shape as [number, number];
     const r = A[1].shape[0]!;
     if (A[1].shape.length !== 2 || A[1].shape[1] !== inF || r < 1)
       throw new WhetError(`${weightsPath}: '${A[0]}' has shape [${A[1].shape.join(', ')}], expected [r, ${inF}] for ${path} ([${out}, ${inF}])`);
@@ -139,25 +155,40 @@ export function loadAdapter(dir: string, model: Module, opts: { seed?: number } 
     const expectedR = patternValue(peft.rankPattern, path, peft.r, configPath);
     if (r !== expectedR) throw new WhetError(`${weightsPath}: '${A[0]}' has rank ${r}, but ${ADAPTER_CONFIG} gives ${path} rank ${expectedR}`);
     const alpha = patternValue(peft.alphaPattern, path, peft.alpha, configPath);
-    return { path, target, r, alpha, A: toF32(A, weightsPath), B: toF32(B, weightsPath) };
+    return { path, r, alpha, A: toF32(A, weightsPath), B: toF32(B, weightsPath) };
   });
+  const targetModules = peft.targetModules ?? [...new Set(modules.map(({ path }) => lastName(path)))].sort();
+  return {
+    config: { r: peft.r, alpha: peft.alpha, dropout: peft.dropout, targetModules, rsLora: peft.rsLora, seed: 0 },
+    rsLora: peft.rsLora,
+    taskType: scoreWeight === undefined ? 'CAUSAL_LM' : 'SEQ_CLS',
+    baseModelNameOrPath: peft.baseModel,
+    modules,
+    ...(scoreWeight !== undefined ? { score: toF32(scoreWeight, weightsPath) } : {}),
+  };
+}
 
+/**
+ * Reads a PEFT LoRA adapter folder (readAdapter) and puts it on the model; the base ends frozen and the LoRA
+ * weights trainable. A SEQ_CLS adapter's score head is copied into the model's (attach one first: see
+ * adapterTaskType). seed seeds the dropout stream.
+ */
+export function loadAdapter(dir: string, model: Module, opts: { seed?: number } = {}): LoadedAdapter {
+  assertNoLora(model);
+  const linears = linearLayers(model);
+  const scoreHead = linears.get(SCORE_HEAD)?.layer;
+  const file = readAdapter(dir, (path) => (path === SCORE_HEAD ? undefined : linears.get(path)?.layer.weight.shape), scoreHead?.weight.shape);
   freezeAll(model);
-  if (scoreWeight !== undefined) scoreHead!.weight.f.set(toF32(scoreWeight, weightsPath));
+  if (file.score !== undefined) scoreHead!.weight.f.set(file.score);
   scoreHead?.weight.requireGrad(true);
   const dropoutRng = new Rng(opts.seed ?? 0);
-  const layers = plan.map(({ target, r, alpha, A, B }) => {
-    const lora = new LoraLinear(target.layer, Tensor.fromArray(A, [r, A.length / r]), Tensor.fromArray(B, [B.length / r, r]), { alpha, rsLora: peft.rsLora, dropout: peft.dropout, dropoutRng });
+  const layers = file.modules.map(({ path, r, alpha, A, B }) => {
+    const target = linears.get(path)!;
+    const lora = new LoraLinear(target.layer, Tensor.fromArray(A, [r, A.length / r]), Tensor.fromArray(B, [B.length / r, r]), { alpha, rsLora: file.rsLora, dropout: file.config.dropout, dropoutRng });
     target.replace(lora);
     return lora;
   });
-  const targetModules = peft.targetModules ?? [...new Set(plan.map(({ path }) => lastName(path)))].sort();
-  return {
-    config: { r: peft.r, alpha: peft.alpha, dropout: peft.dropout, targetModules, rsLora: peft.rsLora, seed: opts.seed ?? 0 },
-    taskType: scoreWeight === undefined ? 'CAUSAL_LM' : 'SEQ_CLS',
-    baseModelNameOrPath: peft.baseModel,
-    layers,
-  };
+  return { config: { ...file.config, seed: opts.seed ?? 0 }, taskType: file.taskType, baseModelNameOrPath: file.baseModelNameOrPath, layers };
 }
 
 /** Whether an adapter folder holds a reward model's adapter (SEQ_CLS with a score head), read from its config alone. */
@@ -232,7 +263,7 @@ function numberMap(v: unknown, name: string, where: string): Record<string, numb
 }
 
 /** PEFT's pattern lookup: the first key k for which the module path matches (.*\.)?(k)$. */
-function patternValue(pattern: Record<string, number>, path: string, fallback: number, where: string): number {
+export function patternValue(pattern: Record<string, number>, path: string, fallback: number, where: string): number {
   for (const [k, v] of Object.entries(pattern)) {
     let re: RegExp;
     try {
@@ -245,7 +276,8 @@ function patternValue(pattern: Record<string, number>, path: string, fallback: n
   return fallback;
 }
 
-function toF32([key, t]: [string, SafetensorsTensor], where: string): Float32Array {
+/** A LoRA weight as f32, from F32, F16 or BF16. */
+export function toF32([key, t]: [string, SafetensorsTensor], where: string): Float32Array {
   switch (t.dtype) {
     case 'F32':
       return t.data as Float32Array;

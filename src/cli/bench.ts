@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<(opts: { json: boolean; quick: boole
   gemm: async () => (await import('../bench/gemm.ts')).benchGemm,
   decode: async () => (await import('../bench/decode.ts')).benchDecode,
   train: async () => (await import('../bench/train.ts')).benchTrain,
+  serve: async () => (await import('../bench/serve.ts')).benchServe,
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {

@@ -4,7 +4,8 @@ import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { fitPrompt, generate, type GenerateOptions } from '../generate/generate.ts';
 import { resolveContext } from '../model/context.ts';
-import { chatTemplateOf, renderChat, type ChatMessage } from '../tokenizer/chat-template.ts';
+import { chatTemplateOf, type ChatMessage } from '../tokenizer/chat-template.ts';
+import { chatPromptIds, textPromptIds } from '../tokenizer/prompt.ts';
 import { parseCommand } from './options.ts';
 import { generateSpec } from './specs.ts';
 
@@ -32,16 +33,16 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const ctx = resolveContext(loaded.config, values.ctx, values.extrapolate);
   if (values.adapter !== undefined) loadAdapter(values.adapter, loaded.model);
   if (!values.chat) {
-    const ids = loaded.tokenizer.encode(values.prompt ?? '', { addBos: true });
+    const ids = textPromptIds(loaded.tokenizer, values.prompt ?? '');
     run(loaded, ids, { ...opts, ctx });
     if (process.stdout.isTTY) process.stdout.write('\n');
     return 0;
   }
+  const template = chatTemplateOf(loaded.tokenizer.chatTemplate);
   const history: ChatMessage[] = values.system !== undefined ? [{ role: 'system', content: values.system }] : [];
   const turn = (user: string): void => {
     history.push({ role: 'user', content: user });
-    const text = render(loaded, history);
-    const reply = run(loaded, loaded.tokenizer.encode(text, { addBos: false }), { ...opts, ctx });
+    const reply = run(loaded, chatPromptIds(loaded.tokenizer, template, history), { ...opts, ctx });
     process.stdout.write('\n');
     history.push({ role: 'assistant', content: reply });
   };
@@ -56,16 +57,6 @@ export async function generateCommand(argv: string[]): Promise<number> {
     rl.prompt();
   }
   return 0;
-}
-
-function render(loaded: LoadedModel, messages: ChatMessage[]): string {
-  const tok = loaded.tokenizer;
-  const template = chatTemplateOf(tok.chatTemplate);
-  return renderChat(template, messages, {
-    addGenerationPrompt: true,
-    bosToken: tok.bosId === undefined ? '' : tok.idToToken(tok.bosId) ?? '',
-    eosToken: tok.eosId === undefined ? '' : tok.idToToken(tok.eosId) ?? '',
-  });
 }
 
 function run(loaded: LoadedModel, prompt: number[], opts: GenerateOptions & { ctx: number }): string {

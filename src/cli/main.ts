@@ -9,8 +9,10 @@ type Verb = (argv: string[]) => Promise<number>;
 
 const verbs: Record<string, () => Promise<Verb>> = {
   generate: async () => (await import('./generate.ts')).generateCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
   perplexity: async () => (await import('./perplexity.ts')).perplexityCommand,
   merge: async () => (await import('./merge.ts')).mergeCommand,
+  'export-lora': async () => (await import('./export-lora.ts')).exportLoraCommand,
   eval: async () => (await import('./eval.ts')).evalCommand,
   score: async () => (await import('./score.ts')).scoreCommand,
   train: async () => (await import('./train.ts')).trainCommand,

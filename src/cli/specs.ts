@@ -36,6 +36,30 @@ export const generateSpec: CommandSpec = {
   ],
 };
 
+export const serveSpec: CommandSpec = {
+  name: 'serve',
+  summary: 'Serve a model over the OpenAI HTTP API (chat, completions, models), LoRA adapters chosen per request by the model field; logs go to stderr.',
+  options: {
+    model: { ...model, required: true },
+    adapter: { type: 'string', multiple: true, arg: 'NAME=DIR', help: 'serve a PEFT LoRA adapter under NAME; requests pick it with "model": NAME' },
+    host: { type: 'string', arg: 'HOST', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
+    port: { type: 'integer', min: 0, max: 65535, default: 8000, help: 'TCP port (0: any free one)' },
+    'api-key': { type: 'string', arg: 'KEY', help: 'require Authorization: Bearer KEY on every route but /health (default: $WHET_API_KEY)' },
+    'allow-adapter-loading': { type: 'boolean', help: 'enable POST /v1/load_lora_adapter and /v1/unload_lora_adapter (needs --adapter-dir)' },
+    'adapter-dir': { type: 'string', arg: 'DIR', help: 'the only folder runtime-loaded adapters may come from' },
+    'max-adapters': { type: 'integer', min: 1, default: 16, help: 'adapters held in memory at once (least recently used evicted)' },
+    'max-batch': { type: 'integer', min: 1, default: 32, help: 'sequences decoded together' },
+    'max-queue': { type: 'integer', min: 0, default: 256, help: 'requests waiting for a batch slot before new ones get 429' },
+    'request-timeout': { type: 'number', arg: 'SECONDS', min: 0, default: 600, help: 'seconds a request may take before it fails with 408 (0: no limit)' },
+    'body-limit': { type: 'integer', arg: 'BYTES', min: 1024, default: 1048576, help: 'largest request body in bytes (413 beyond)' },
+    dtype: { ...dtype, help: 'weight storage while serving (f32, the default, gives whet generate\'s exact text; bf16: half the memory and faster decoding)' },
+  },
+  examples: [
+    'whet serve --model smollm2.gguf --adapter sql=runs/sql/adapter --port 8000',
+    'WHET_API_KEY=secret whet serve --model qwen/ --host 0.0.0.0 --allow-adapter-loading --adapter-dir runs/',
+  ],
+};
+
 export const perplexitySpec: CommandSpec = {
   name: 'perplexity',
   summary: 'Mean negative log-likelihood and perplexity of a model on a text file, in sliding windows.',
@@ -163,6 +187,17 @@ export const convertSpec: CommandSpec = {
   examples: ['whet convert smollm2.gguf smollm2-hf/', 'whet convert merged/ merged.gguf'],
 };
 
+export const exportLoraSpec: CommandSpec = {
+  name: 'export-lora',
+  summary: "Write a PEFT LoRA adapter as a GGUF LoRA file for llama.cpp (--lora) and Ollama (ADAPTER); each layer keeps its exact scale.",
+  positionals: [{ name: 'ADAPTER', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)' }],
+  options: {
+    gguf: { type: 'string', arg: 'FILE', required: true, help: 'the .gguf adapter file to write' },
+    model: { ...model, help: "the base model (GGUF or HF folder; only its config is read); default: the adapter's base_model_name_or_path when that is a local path" },
+  },
+  examples: ['whet export-lora runs/sft/adapter --gguf sft-lora.gguf --model smollm2.gguf', 'whet export-lora out/adapter --gguf adapter.gguf'],
+};
+
 const file = { name: 'FILE', help: 'dataset file (JSONL, JSON, CSV or txt, optionally .gz)' };
 const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF or HF folder; weights are not read)' };
 const template: OptionSpec = { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" };
@@ -204,7 +239,7 @@ export const dataSpec: CommandSpec = {
 export const benchSpec: CommandSpec = {
   name: 'bench',
   summary: "Measure kernel, decoding and training speed against the machine's limits; each line prints its ratio.",
-  positionals: [{ name: 'WHAT', help: 'gemm | decode | train' }],
+  positionals: [{ name: 'WHAT', help: 'gemm | decode | train | serve' }],
   options: {
     json: { type: 'boolean', help: 'one JSON object per result line' },
     quick: { type: 'boolean', help: 'fewer repetitions (a smoke run, noisier figures)' },
@@ -223,4 +258,4 @@ export const completionSpec: CommandSpec = {
 };
 
 /** Every verb, in the order `whet --help` lists them. */
-export const COMMANDS: CommandSpec[] = [generateSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, convertSpec, dataSpec, benchSpec, completionSpec];
+export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, dataSpec, benchSpec, completionSpec];

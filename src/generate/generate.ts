@@ -11,6 +11,7 @@ import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { sampleToken, type SamplingOptions } from './sampling.ts';
 import { StopMatcher } from './stop.ts';
+import { SequenceText } from './sequence.ts';
 
 export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
@@ -41,18 +42,10 @@ export interface Generation {
 }
 
 interface Sequence {
-  index: number;
-  context: number[]; // prompt + generated ids (for the repetition penalty)
-  tokens: number[];
-  text: string;
-  emitted: number;
+  text: SequenceText;
   cache: KVCache;
   rng: Rng;
-  stream: ReturnType<Tokenizer['createDecodeStream']>;
-  /** Tokens this sequence may generate: maxTokens, or what the context leaves. */
-  budget: number;
   dropped: number;
-  done?: Generation['finishReason'];
 }
 
 /**
@@ -81,67 +74,35 @@ export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: numbe
   const seqs: Sequence[] = fitted.map((prompt, index) => {
     const budget = Math.min(maxTokens, ctx - prompt.length);
     return {
-      index,
-      context: [...prompt],
-      tokens: [],
-      text: '',
-      emitted: 0,
+      text: new SequenceText(tokenizer, prompt, stopTokens, stops, budget, opts.onText === undefined ? undefined : (t) => opts.onText!(t, index)),
       cache: new KVCache(model.config, prompt.length + budget),
       rng: new Rng(opts.seed ?? 0),
-      stream: tokenizer.createDecodeStream(),
-      budget,
       dropped: prompts[index]!.length - prompt.length,
     };
   });
   try {
     noGrad(() => {
       // Prefill each prompt on its own (lengths differ); the last position's logits give the first token.
-      let logits = seqs.map((s) => lastLogits(model, Int32Array.from(s.context), [s.cache]));
+      let logits = seqs.map((s) => lastLogits(model, Int32Array.from(s.text.context), [s.cache]));
       for (let step = 0; step < maxTokens; step++) {
-        const active = seqs.filter((s) => s.done === undefined);
-        active.forEach((s, i) => accept(s, sampleToken(logits[i]!, opts, s.rng, s.context), step + 1 === s.budget));
-        const next = active.filter((s) => s.done === undefined);
+        const active = seqs.filter((s) => s.text.done === undefined);
+        active.forEach((s, i) => s.text.accept(sampleToken(logits[i]!, opts, s.rng, s.text.context)));
+        const next = active.filter((s) => s.text.done === undefined);
         if (next.length === 0) break;
-        logits = splitRows(lastLogitsBatch(model, Int32Array.from(next.map((s) => s.tokens[s.tokens.length - 1]!)), next.map((s) => s.cache)), model.config.vocabSize);
+        logits = splitRows(lastLogitsBatch(model, Int32Array.from(next.map((s) => s.text.tokens[s.text.tokens.length - 1]!)), next.map((s) => s.cache)), model.config.vocabSize);
       }
     });
   } finally {
     for (const s of seqs) s.cache.dispose();
   }
-  return seqs.map((s) => ({
+  return seqs.map(({ text: s, dropped }) => ({
     tokens: s.tokens,
     text: s.text,
     finishReason: s.done ?? 'length',
     contextFull: s.done === 'length' && s.budget < maxTokens,
     promptTokens: s.context.length - s.tokens.length,
-    droppedPromptTokens: s.dropped,
+    droppedPromptTokens: dropped,
   }));
-
-  function accept(s: Sequence, id: number, last: boolean): void {
-    if (stopTokens.has(id)) {
-      finish(s, 'stop', s.text.length);
-      return;
-    }
-    s.tokens.push(id);
-    s.context.push(id);
-    const before = s.text.length;
-    s.text += s.stream.push(id);
-    const hit = stops.find(s.text, before);
-    if (hit !== -1) finish(s, 'stop', hit);
-    else if (last) finish(s, 'length', s.text.length);
-    else emit(s, stops.safeLength(s.text));
-  }
-
-  function finish(s: Sequence, reason: Generation['finishReason'], end: number): void {
-    s.text = s.text.slice(0, end);
-    emit(s, end);
-    s.done = reason;
-  }
-
-  function emit(s: Sequence, upTo: number): void {
-    if (upTo > s.emitted) opts.onText?.(s.text.slice(s.emitted, upTo), s.index);
-    s.emitted = Math.max(s.emitted, upTo);
-  }
 }
 
 /** Logits of the last position after running ids (one sequence) through the model with its cache. */

@@ -24,6 +24,16 @@ export class KVCache {
     this.v[layer]!.f.set(v.f.subarray(from, from + rows * rowSize), this.length * rowSize);
   }
 
+  /** A new cache holding this one's stored tokens (a prompt prefilled once for several samples). */
+  clone(cfg: ModelConfig): KVCache {
+    const copy = new KVCache(cfg, this.capacity);
+    const used = this.length * this.k[0]!.dim(2) * this.k[0]!.dim(3);
+    this.k.forEach((t, l) => copy.k[l]!.f.set(t.f.subarray(0, used)));
+    this.v.forEach((t, l) => copy.v[l]!.f.set(t.f.subarray(0, used)));
+    copy.length = this.length;
+    return copy;
+  }
+
   /** Forgets everything stored (the buffers are reused). */
   reset(): void {
     this.length = 0;

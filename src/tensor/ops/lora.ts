@@ -8,6 +8,30 @@ function gemm(a: Tensor, transA: boolean, b: Tensor, transB: boolean, m: number,
   return product({ t: a, trans: transA }, { t: b, trans: transB }, 1, m, k, n, shape, into);
 }
 
+/**
+ * What an adapter adds to a layer's output, y (rows, out) += s·(x·Aᵀ)·Bᵀ for x (rows, in), a (r, in), b (out, r):
+ * the one definition training's LoRA layer and serving's many-adapter layer share. Returns x·Aᵀ (rows, r), which
+ * backward needs; the caller disposes it.
+ */
+export function addLoraBranch(x: Tensor, a: Tensor, b: Tensor, s: number, y: Tensor): Tensor {
+  const [r, inF] = a.shape as [number, number];
+  const outF = b.dim(0);
+  const rows = x.size / inF;
+  const xa = gemm(x, false, a, true, rows, inF, r, [rows, r]); // (rows, r)
+  const xas = Tensor.empty([rows, r], x.dtype);
+  x.backend.affine(xa.f, xas.f, xas.size, s, 0);
+  gemm(xas, false, b, true, rows, r, outF, y.shape, y);
+  xas.dispose();
+  return xa;
+}
+
+/** y (rows, out) += bias (out), in place, after the branches (the order both LoRA layers keep). */
+export function addBias(y: Tensor, bias: Tensor): void {
+  const outF = bias.size;
+  const rows = y.size / outF;
+  y.backend.binary('add', y.f, 0, [outF, 1], bias.f, 0, [0, 1], y.f, [rows, outF]);
+}
+
 /** Dropout on the LoRA branch's input: probability p, and the seed that fixes this call's mask. */
 export interface LoraDropout {
   p: number;
@@ -34,13 +58,9 @@ export function loraLinear(x: Tensor, weight: Tensor, bias: Tensor | undefined, 
   };
   const y = gemm(x, false, weight, true, rows, inF, outF, outShape); // (rows, out)
   const xd = branchInput();
-  const xa = gemm(xd, false, a, true, rows, inF, r, [rows, r]); // (rows, r)
+  const xa = addLoraBranch(xd, a, b, s, y); // (rows, r)
   if (xd !== x) xd.dispose();
-  const xas = Tensor.empty([rows, r], x.dtype);
-  be.affine(xa.f, xas.f, xas.size, s, 0);
-  gemm(xas, false, b, true, rows, r, outF, outShape, y);
-  xas.dispose();
-  if (bias !== undefined) be.binary('add', y.f, 0, [outF, 1], bias.f, 0, [0, 1], y.f, [rows, outF]);
+  if (bias !== undefined) addBias(y, bias);
   const inputs = bias === undefined ? [x, weight, a, b] : [x, weight, a, b, bias];
   return record(y, 'loraLinear', inputs, (g) => {
     // g (rows, out); gxa = s·g·B (rows, r) serves the A and x gradients.
