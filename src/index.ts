@@ -52,6 +52,7 @@ export { readPreferenceData, parsePreferenceRow } from './data/preference.ts';
 export type { PreferencePair, Feedback } from './data/preference.ts';
 export { tokenizePair, tokenizeFeedback } from './data/preference-tokenize.ts';
 export { dpoLoss, rewardLoss, ktoLoss } from './train/preference-loss.ts';
+export { grpoLoss, rlooLoss, ppoLoss, valueLoss, groupAdvantages, rlooAdvantages, ppoRewards, gae } from './train/rl-loss.ts';
 export { runReward } from './recipes/reward.ts';
 export { runDpo } from './recipes/dpo.ts';
 export { runKto } from './recipes/kto.ts';
@@ -65,3 +66,9 @@ export { writeReport } from './eval/report.ts';
 export { loadRewardModel, scoreExamples, evaluateRewardPairs } from './eval/reward.ts';
 export { winRate, judgeAnswers } from './eval/win-rate.ts';
 export { WhetError } from './errors.ts';
+
+// RL rewards
+export { combineRewards, batchReward } from './rl/combine.ts';
+export type { RewardFn, RewardScore, NamedReward, CombinedReward, BatchReward } from './rl/combine.ts';
+export { exactReward, normalizedReward, regexReward, sqlReward } from './rl/builtin-rewards.ts';
+export { loadRewardFunction, parseRewardSpec, rewardsFromSpecs, rewardFunctions } from './rl/rewards.ts';

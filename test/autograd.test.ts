@@ -24,6 +24,23 @@ test('unary ops and scalar affine maps', () => {
   gradcheck(([x]) => T.addScalar(x!, 3), [leaf([4], rng)]);
 });
 
+test('minimum, maximum and clamp: values, and gradients on either side of the kink', () => {
+  const a = T.tensor([1, -2, 3, 0.5], [4], 'f64');
+  const b = T.tensor([2, -3, 3, 0.25], [4], 'f64');
+  assert.deepEqual(T.minimum(a, b).toArray(), [1, -3, 3, 0.25]);
+  assert.deepEqual(T.maximum(a, b).toArray(), [2, -2, 3, 0.5]);
+  assert.deepEqual(T.clamp(T.tensor([0.5, 0.9, 1.1, 1.5], [4], 'f64'), 0.8, 1.2).toArray(), [0.8, 0.9, 1.1, 1.2]);
+  assert.deepEqual(T.clamp(T.tensor([-1, 2], [2], 'f64'), undefined, 1).toArray(), [-1, 1]);
+  for (const op of [T.minimum, T.maximum]) gradcheck(([x, y]) => op(x!, y!), [leaf([3, 4], rng), leaf([4], rng)]);
+  // Values spread over both sides of both bounds (none within eps of a bound, where the derivative jumps).
+  const x = T.tensor([-0.9, -0.55, -0.3, 0.1, 0.35, 0.45, 0.7, 0.95], [8], 'f64').requireGrad();
+  gradcheck(([v]) => T.clamp(v!, -0.4, 0.4), [x]);
+  gradcheck(([v]) => T.clamp(v!, -0.4), [x]);
+  gradcheck(([v]) => T.clamp(v!, undefined, 0.4), [x]);
+  T.backward(T.sum(T.clamp(x, -0.4, 0.4)));
+  assert.deepEqual(x.grad!.toArray(), [0, 0, 1, 1, 1, 0, 0, 0]);
+});
+
 test('sum and mean over all and chosen axes', () => {
   gradcheck(([x]) => T.sum(x!), [leaf([2, 3, 4], rng)]);
   gradcheck(([x]) => T.sum(x!, [1]), [leaf([2, 3, 4], rng)]);

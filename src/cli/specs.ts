@@ -156,6 +156,7 @@ function trainOptions(): Record<string, OptionSpec> {
       s.type === 'number' ? { ...base, type: s.integer === true ? 'integer' : 'number', min: s.min, max: s.max }
       : s.type === 'choice' ? { ...base, type: 'choice', choices: s.choices }
       : s.type === 'boolean' ? { ...base, type: 'boolean', negatable: true }
+      : s.type === 'list' ? { ...base, type: 'string', multiple: true, arg: 'SPEC' }
       : { ...base, type: 'string', arg: s.type === 'targets' ? 'NAMES' : (TRAIN_ARGS[key] ?? 'TEXT') };
   }
   options.json = json;

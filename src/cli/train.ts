@@ -4,6 +4,7 @@ import { checkOutDir, runSft } from '../recipes/sft.ts';
 import { runReward } from '../recipes/reward.ts';
 import { runDpo } from '../recipes/dpo.ts';
 import { runKto } from '../recipes/kto.ts';
+import { runRl } from '../recipes/rl.ts';
 import type { TrainHooks } from '../recipes/setup.ts';
 import type { TrainConfig } from '../recipes/train-config.ts';
 import type { TrainResult } from '../train/trainer.ts';
@@ -78,7 +79,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
 }
 
 /** The step metrics the progress bar shows beside the loss. */
-const BAR_METRICS = new Set(['accuracy', 'rewards/accuracies', 'rewards/margins', 'kl']);
+const BAR_METRICS = new Set(['accuracy', 'rewards/accuracies', 'rewards/margins', 'kl', 'reward', 'clip_ratio/region_mean']);
 
 interface MethodRun {
   result: TrainResult;
@@ -107,5 +108,7 @@ async function runMethod(cfg: TrainConfig, hooks: TrainHooks): Promise<MethodRun
       return runDpo(cfg, hooks);
     case 'kto':
       return runKto(cfg, hooks);
+    case 'rl':
+      return runRl(cfg, hooks);
   }
 }

@@ -1,8 +1,6 @@
 // Generation metrics: exact match, SQuAD-style normalised match, and user scorer modules (mean of a per-example score).
-import { existsSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { WhetError } from '../errors.ts';
+import { loadDefaultFunction } from './user-module.ts';
 
 /** Equal after dropping trailing whitespace (a generated answer often ends in a newline the reference lacks). */
 export function exactMatch(prediction: string, reference: string): boolean {
@@ -26,26 +24,9 @@ export function normalizedMatch(prediction: string, reference: string): boolean 
 /** A user scorer: 1/true for a right answer, 0/false for a wrong one, or any number in between. */
 export type Scorer<E = unknown> = (prediction: string, example: E) => number | boolean | Promise<number | boolean>;
 
-const SCORER_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
-
 /** Imports a scorer module (.js/.mjs/.cjs, or .ts/.mts/.cts through tsx) and returns its default export. */
 export async function loadScorer<E = unknown>(path: string): Promise<Scorer<E>> {
-  const abs = resolve(path);
-  if (!existsSync(abs)) throw new WhetError(`${path}: no such scorer module`);
-  const ext = extname(abs).toLowerCase();
-  if (!SCORER_EXTENSIONS.includes(ext)) throw new WhetError(`${path}: a scorer must be a ${SCORER_EXTENSIONS.join('/')} module`);
-  let mod: { default?: unknown };
-  try {
-    // tsImport works whether or not tsx is already registered in this process.
-    mod = ext.endsWith('ts') ? await (await import('tsx/esm/api')).tsImport(pathToFileURL(abs).href, import.meta.url) : await import(pathToFileURL(abs).href);
-  } catch (e) {
-    throw new WhetError(`${path}: cannot load scorer module: ${(e as Error).message}`);
-  }
-  let fn = mod.default;
-  // A CommonJS module.exports = { default: fn } (what some transpilers emit) arrives wrapped once more.
-  if (typeof fn === 'object' && fn !== null && typeof (fn as { default?: unknown }).default === 'function') fn = (fn as { default: unknown }).default;
-  if (typeof fn !== 'function') throw new WhetError(`${path}: the scorer module must default-export a function (prediction, example) => number | boolean; its default export is ${fn === undefined ? 'missing' : typeof fn}`);
-  return fn as Scorer<E>;
+  return (await loadDefaultFunction(path, 'scorer', '(prediction, example) => number | boolean')) as Scorer<E>;
 }
 
 /** Scores every prediction with the scorer (one at a time, in order) and checks each score is a finite number or a boolean. */

@@ -12,6 +12,8 @@ export interface PromptItem {
   reference?: string;
   /** `file:17`: the row it came from (the first, for a prompt that repeats). */
   where: string;
+  /** The row as read: its other fields (a gold answer, a database id) reach RL's reward functions. */
+  row: Record<string, unknown>;
 }
 
 export interface PromptSet {
@@ -33,7 +35,7 @@ export function readPrompts(path: string): PromptSet {
   let errorCount = 0;
   let repeated = 0;
   rows.forEach((row, index) => {
-    let item: Omit<PromptItem, 'where'>;
+    let item: Omit<PromptItem, 'where' | 'row'>;
     try {
       if (row.error !== undefined) throw new FieldError('', row.error);
       item = promptOf(row.value, index);
@@ -48,13 +50,13 @@ export function readPrompts(path: string): PromptSet {
       return;
     }
     seen.add(key);
-    items.push({ ...item, where: row.where });
+    items.push({ ...item, where: row.where, row: row.value as Record<string, unknown> });
   });
   if (items.length === 0) throw new WhetError(`${path}: no prompts${errorCount > 0 ? `; every row is invalid, e.g.\n  ${errors.slice(0, 5).join('\n  ')}` : ''}`);
   return { items, rows: rows.length, repeated, errorCount, errors };
 }
 
-function promptOf(value: unknown, index: number): Omit<PromptItem, 'where'> {
+function promptOf(value: unknown, index: number): Omit<PromptItem, 'where' | 'row'> {
   const row = object(value, '');
   if (PREFERENCE_KEYS.some((k) => has(row, k))) {
     const parsed = parsePreferenceRow(row, index);
@@ -75,7 +77,7 @@ function promptOf(value: unknown, index: number): Omit<PromptItem, 'where'> {
 }
 
 /** A training example's prompt: a completion's text, or a conversation up to its last user turn; its answer is the reference. */
-function exampleItem(e: Example): Omit<PromptItem, 'where'> {
+function exampleItem(e: Example): Omit<PromptItem, 'where' | 'row'> {
   if (e.kind === 'completion') return { prompt: e.prompt, reference: e.completion };
   let last = e.messages.length - 1;
   while (last >= 0 && e.messages[last]!.role !== 'user') last--;

@@ -23,14 +23,26 @@ export class SqlExecutor {
   private ready: Promise<ChildProcess | undefined> | undefined;
   private readonly timeoutMs: number;
   private readonly maxRows: number;
+  /** Settles when the last query handed to run() has; the next one starts after it. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: SqlExecutorOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.maxRows = opts.maxRows ?? 100_000;
   }
 
-  /** Runs one query on a database opened read-only; errors (syntax, missing table, time limit) come back as results. */
-  async run(db: string, sql: string): Promise<QueryResult> {
+  /**
+   * Runs one query on a database opened read-only; errors (syntax, missing table, time limit) come back as results.
+   * Concurrent calls wait their turn: the one process runs one query at a time, and a reply carries nothing to match
+   * it to its query. Each query's time limit starts when it is sent, not while it waits.
+   */
+  run(db: string, sql: string): Promise<QueryResult> {
+    const turn = this.queue.then(() => this.runNow(db, sql));
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async runNow(db: string, sql: string): Promise<QueryResult> {
     const child = await this.spawn();
     if (child === undefined) throw new WhetError('the SQL query process failed to start (is better-sqlite3 installed? `npm install` builds it)');
     return new Promise((resolve) => {

@@ -42,7 +42,7 @@ export async function executionAccuracy(items: readonly SqlItem[], opts: SqlExec
   const perExample: SqlExampleResult[] = [];
   try {
     for (const item of items) {
-      perExample.push(await scoreOne(exec, item));
+      perExample.push(await scoreSqlItem(exec, item));
       opts.onProgress?.(perExample.length);
     }
   } finally {
@@ -55,7 +55,8 @@ export async function executionAccuracy(items: readonly SqlItem[], opts: SqlExec
   return { score: n === 0 ? NaN : correct / n, n, correct, predictionErrors: count('prediction-error'), timeouts: count('timeout'), datasetErrors, perExample };
 }
 
-async function scoreOne(exec: SqlExecutor, item: SqlItem): Promise<SqlExampleResult> {
+/** One example's outcome: the gold query first (its failure is the data's), then the prediction, then the comparison. */
+export async function scoreSqlItem(exec: SqlExecutor, item: SqlItem): Promise<SqlExampleResult> {
   if (!existsSync(item.db)) return { outcome: 'dataset-error', error: `${item.db}: no such database` };
   const gold = await exec.run(item.db, item.gold);
   if (!gold.ok) return { outcome: 'dataset-error', error: `gold query failed: ${gold.error}` };

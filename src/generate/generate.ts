@@ -17,6 +17,8 @@ export interface GenerateOptions extends SamplingOptions {
   maxTokens?: number;
   /** Same seed, same output. Default 0. */
   seed?: number;
+  /** One seed per prompt instead of `seed` (several samples of one prompt in one call). */
+  seeds?: number[];
   /** Token ids that end generation (default: the tokenizer's end-of-sequence ids). */
   stopTokens?: number[];
   /** Text that ends generation; it is not included in the output. */
@@ -39,6 +41,8 @@ export interface Generation {
   promptTokens: number;
   /** Tokens cut from the left of the prompt to fit the context (truncate: 'left'). */
   droppedPromptTokens: number;
+  /** The end-of-sequence token that ended it (not in `tokens`), when one did. */
+  stopToken?: number;
 }
 
 interface Sequence {
@@ -76,7 +80,7 @@ export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: numbe
     return {
       text: new SequenceText(tokenizer, prompt, stopTokens, stops, budget, opts.onText === undefined ? undefined : (t) => opts.onText!(t, index)),
       cache: new KVCache(model.config, prompt.length + budget),
-      rng: new Rng(opts.seed ?? 0),
+      rng: new Rng(opts.seeds?.[index] ?? opts.seed ?? 0),
       dropped: prompts[index]!.length - prompt.length,
     };
   });
@@ -102,6 +106,7 @@ export function generate(model: LlamaModel, tokenizer: Tokenizer, prompts: numbe
     contextFull: s.done === 'length' && s.budget < maxTokens,
     promptTokens: s.context.length - s.tokens.length,
     droppedPromptTokens: dropped,
+    ...(s.stopToken !== undefined ? { stopToken: s.stopToken } : {}),
   }));
 }
 

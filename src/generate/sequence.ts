@@ -13,6 +13,8 @@ export class SequenceText {
   text = '';
   private emitted = 0;
   done?: FinishReason;
+  /** The end-of-sequence token that ended it, if one did (it is not in `tokens`). */
+  stopToken?: number;
   private readonly stream: ReturnType<Tokenizer['createDecodeStream']>;
 
   constructor(
@@ -34,6 +36,7 @@ export class SequenceText {
    */
   accept(id: number): string {
     if (this.stopTokens.has(id)) {
+      this.stopToken = id;
       this.finish('stop', this.text.length);
       return '';
     }

@@ -36,41 +36,54 @@ export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch
   return padBatch([...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], padId);
 }
 
-/** Log-probability of each row's answer tokens (rows): summed, or averaged over them (ipo, simpo). */
-export function answerLogps(model: LlamaModel, batch: Batch, average = false, settings: ForwardSettings = {}): Tensor {
+/** Per-token log-probabilities of each row's answer tokens (R, T), and the 0/1 answer mask (R, T) they count under. */
+export function tokenLogps(model: LlamaModel, batch: Batch, settings: ForwardSettings = {}): { logps: Tensor; mask: Tensor } {
   const targets = nextTokenTargets(batch);
   const forward = () => model.forward(batch.ids, batch.batch, { positions: batch.positions, checkpoint: settings.checkpoint, rngs: settings.rngs });
   const hidden = withSavedActivations(settings.activations ?? 'f32', forward); // (R, T, D)
-  const perToken = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T)
-  const mask = tensor(Array.from(targets, (t) => (t === IGNORE_INDEX ? 0 : 1)), [batch.batch, batch.time], perToken.dtype); // (R, T)
-  return sequenceLogps(perToken, mask, average);
+  const logps = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T)
+  const mask = tensor(Array.from(targets, (t) => (t === IGNORE_INDEX ? 0 : 1)), [batch.batch, batch.time], logps.dtype); // (R, T)
+  return { logps, mask };
+}
+
+/** Log-probability of each row's answer tokens (rows): summed, or averaged over them (ipo, simpo). */
+export function answerLogps(model: LlamaModel, batch: Batch, average = false, settings: ForwardSettings = {}): Tensor {
+  const { logps, mask } = tokenLogps(model, batch, settings);
+  return sequenceLogps(logps, mask, average);
 }
 
 /** Runs a computation as the reference policy: without gradients and LoRA dropout, under the reference's weights. */
 export type ReferencePolicy = <T>(fn: () => T) => T;
 
 /**
- * The LoRA reference: the base alone (adapter off), or, for a run that continues an adapter (an SFT adapter
- * before DPO), that adapter's starting weights swapped in for the call: a few MB copied, never a second model.
+ * A reference that is the policy's starting weights: `params` as they are now, swapped in for each reference call
+ * (a continued adapter's few MB; every weight in full fine-tuning) and swapped back after.
  */
-export function loraReference(model: LlamaModel, continuesAdapter: boolean): ReferencePolicy {
-  const params = loraParameters(model);
-  const start = continuesAdapter ? params.map((p) => Float32Array.from(p.f)) : undefined;
+export function startingWeightsReference(model: LlamaModel, params: readonly Tensor[]): ReferencePolicy {
+  const start = params.map((p) => Float32Array.from(p.f));
   return (fn) => withLoraEval(model, () => noGrad(() => {
-    if (start === undefined) {
-      setLoraEnabled(model, false);
-      try {
-        return fn();
-      } finally {
-        setLoraEnabled(model, true);
-      }
-    }
     const current = params.map((p) => Float32Array.from(p.f));
     params.forEach((p, i) => p.f.set(start[i]!));
     try {
       return fn();
     } finally {
       params.forEach((p, i) => p.f.set(current[i]!));
+    }
+  }));
+}
+
+/**
+ * The LoRA reference: the base alone (adapter off), or, for a run that continues an adapter (an SFT adapter
+ * before DPO), that adapter's starting weights swapped in for the call: a few MB copied, never a second model.
+ */
+export function loraReference(model: LlamaModel, continuesAdapter: boolean): ReferencePolicy {
+  if (continuesAdapter) return startingWeightsReference(model, loraParameters(model));
+  return (fn) => withLoraEval(model, () => noGrad(() => {
+    setLoraEnabled(model, false);
+    try {
+      return fn();
+    } finally {
+      setLoraEnabled(model, true);
     }
   }));
 }

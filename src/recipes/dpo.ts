@@ -4,6 +4,7 @@
 // metrics per step, holdout loss and reward accuracy, the adapter or model saved.
 import type { TrainResult } from '../train/trainer.ts';
 import type { TrainConfig } from './train-config.ts';
+import type { DpoLossType } from '../train/preference-loss.ts';
 import { activationDtype } from './sft.ts';
 import { preferencePairs } from './preference-data.ts';
 import { averagesLogps, cachedReferenceLogps, dpoStepLoss, evaluateDpo, loraReference, pairBatchSource, type DpoStepOptions, type ReferencePolicy } from './dpo-steps.ts';
@@ -22,7 +23,7 @@ export interface PreferenceRun {
 
 /** TRL's DPO settings from the run's config. */
 export function dpoOptions(cfg: TrainConfig): DpoStepOptions {
-  return { loss: cfg.loss_type, beta: cfg.beta, labelSmoothing: cfg.label_smoothing, simpoGamma: cfg.simpo_gamma, rpoAlpha: cfg.rpo_alpha };
+  return { loss: (cfg.loss_type ?? 'sigmoid') as DpoLossType, beta: cfg.beta, labelSmoothing: cfg.label_smoothing, simpoGamma: cfg.simpo_gamma, rpoAlpha: cfg.rpo_alpha };
 }
 
 export async function runDpo(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<PreferenceRun> {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { WhetError } from '../errors.ts';
 
-export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto';
+export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto' | 'rl';
 
 export interface TrainConfig {
   method: TrainMethod;
@@ -49,13 +49,27 @@ export interface TrainConfig {
   /** A PEFT adapter to start from (an SFT adapter before DPO/KTO): trained further, and the reference it starts as. */
   adapter?: string;
   beta: number;
-  loss_type: 'sigmoid' | 'robust' | 'hinge' | 'ipo' | 'simpo';
+  /** DPO's loss (sigmoid, robust, hinge, ipo, simpo) or RL's aggregation (grpo, bnpo, dr_grpo); each method has its default. */
+  loss_type?: 'sigmoid' | 'robust' | 'hinge' | 'ipo' | 'simpo' | 'grpo' | 'bnpo' | 'dr_grpo';
   label_smoothing: number;
   simpo_gamma: number;
   rpo_alpha: number;
   desirable_weight: number;
   undesirable_weight: number;
   center_rewards_coefficient: number;
+  rl_algorithm: 'grpo' | 'rloo';
+  reward_model?: string;
+  reward_adapter?: string;
+  reward_fn?: string[];
+  num_generations: number;
+  max_completion_length: number;
+  temperature: number;
+  top_p: number;
+  num_iterations: number;
+  epsilon: number;
+  epsilon_high?: number;
+  scale_rewards: 'group' | 'batch' | 'none';
+  sample_every: number;
 }
 
 /** One option: its type and range, and a line saying what it means (whet train --help prints it). */
@@ -65,10 +79,11 @@ export type TrainOptionSpec = (
   | { type: 'boolean' }
   | { type: 'choice'; choices: readonly string[] }
   | { type: 'targets' }
+  | { type: 'list' }
 ) & { help: string };
 
 export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
-  method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down (lora, full: sft with that --finetuning)' },
+  method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'rl', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down, rl on prompts against a reward model or functions (lora, full: sft with that --finetuning)' },
   finetuning: { type: 'choice', choices: ['lora', 'full'], help: 'LoRA adapters on a frozen base, or every weight' },
   model: { type: 'string', required: true, help: 'base model: a GGUF file or a Hugging Face folder' },
   data: { type: 'string', required: true, help: 'training data: prompt/completion, messages, Alpaca, ShareGPT or text for sft; preference pairs or rankings for reward and dpo; thumbs up/down (or pairs) for kto' },
@@ -106,13 +121,26 @@ export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
   resume: { type: 'boolean', help: 'continue from the last checkpoint in --out' },
   adapter: { type: 'string', help: 'PEFT adapter to start from (e.g. an SFT adapter before dpo/kto, which is also their reference)' },
   beta: { type: 'number', min: 0, help: 'dpo/kto: strength of the pull towards the reference (TRL beta)' },
-  loss_type: { type: 'choice', choices: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo'], help: 'dpo loss: sigmoid (DPO), robust (label smoothing), hinge, ipo, simpo (reference-free, length-normalised)' },
+  loss_type: { type: 'choice', choices: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo', 'grpo', 'bnpo', 'dr_grpo'], help: 'dpo: sigmoid (default), robust, hinge, ipo, simpo (reference-free); rl: grpo (per-sequence mean), bnpo (per token, default), dr_grpo (per token over the length limit)' },
   label_smoothing: { type: 'number', min: 0, max: 0.5, help: 'dpo sigmoid/robust: assumed share of flipped labels' },
   simpo_gamma: { type: 'number', min: 0, help: 'simpo: target reward margin γ' },
   rpo_alpha: { type: 'number', min: 0, help: "dpo: weight of the chosen answers' NLL added to the loss (RPO; TRL's rpo_alpha, 1.0 in its paper): keeps chosen answers likely" },
   desirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-up answers' },
   undesirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-down answers' },
   center_rewards_coefficient: { type: 'number', min: 0, help: 'reward: weight of mean((r⁺ + r⁻)²), keeping rewards centred on zero' },
+  rl_algorithm: { type: 'choice', choices: ['grpo', 'rloo'], help: 'rl: group-normalised advantages (GRPO) or a leave-one-out baseline (RLOO)' },
+  reward_model: { type: 'string', help: "rl: a reward model to maximise (a folder from --method reward --finetuning full, or the base of --reward-adapter)" },
+  reward_adapter: { type: 'string', help: "rl: a reward model's adapter (from --method reward) on --reward-model" },
+  reward_fn: { type: 'list', help: 'rl: reward functions, summed: exact, normalized, regex:PATTERN, sql:DBDIR, file:MODULE (default export (prompt, completion, example) => number); @W weights one' },
+  num_generations: { type: 'number', min: 2, integer: true, help: 'rl: completions sampled per prompt (a group)' },
+  max_completion_length: { type: 'number', min: 1, integer: true, help: 'rl: most tokens a completion may have' },
+  temperature: { type: 'number', min: 0, help: 'rl: sampling temperature of the rollouts' },
+  top_p: { type: 'number', min: 0, max: 1, help: 'rl: nucleus sampling mass of the rollouts' },
+  num_iterations: { type: 'number', min: 1, integer: true, help: 'rl: optimizer steps on each batch of rollouts (the clipped ratio matters from the second)' },
+  epsilon: { type: 'number', min: 0, help: 'rl: clip range of the probability ratio' },
+  epsilon_high: { type: 'number', min: 0, help: 'rl: upper clip range (DAPO clip-higher; default epsilon)' },
+  scale_rewards: { type: 'choice', choices: ['group', 'batch', 'none'], help: "rl grpo: divide advantages by the group's reward std, the batch's, or not (Dr. GRPO)" },
+  sample_every: { type: 'number', min: 0, integer: true, help: 'rl: write sample completions to samples.jsonl every N steps (0: never)' },
 };
 
 export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model' | 'data' | 'out'> = {
@@ -120,7 +148,8 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model' | 'data' | 'out'> = {
   weight_decay: 0, batch_size: 4, grad_accum: 1, max_length: 512, packing: false, group_by_length: true, max_batch_tokens: 0, max_grad_norm: 1, rank: 16, alpha: 32,
   dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', activation_dtype: 'auto', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
-  beta: 0.1, loss_type: 'sigmoid', label_smoothing: 0, simpo_gamma: 0.5, rpo_alpha: 0, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
+  beta: 0.1, label_smoothing: 0, simpo_gamma: 0.5, rpo_alpha: 0, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
+  rl_algorithm: 'grpo', num_generations: 4, max_completion_length: 64, temperature: 1, top_p: 1, num_iterations: 1, epsilon: 0.2, scale_rewards: 'group', sample_every: 10,
 };
 
 export const TRAIN_KEYS = Object.keys(TRAIN_SPEC) as (keyof TrainConfig)[];
@@ -142,6 +171,9 @@ function coerce(key: keyof TrainConfig, raw: unknown, where: string): unknown {
       return raw === 'true' ? true : raw === 'false' ? false : fail('must be true or false');
     case 'choice':
       return typeof raw === 'string' && spec.choices.includes(raw) ? raw : fail(`must be one of ${spec.choices.join(', ')}`);
+    case 'list':
+      if (typeof raw === 'string') return [raw];
+      return Array.isArray(raw) && raw.length > 0 && raw.every((s) => typeof s === 'string') ? raw : fail('must be a list of strings');
     case 'targets':
       if (raw === 'all-linear') return raw;
       if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -176,6 +208,12 @@ export function resolveTrainConfig(configPath: string | undefined, flags: Record
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof TrainConfig, value, `--${flagOf(key)}`);
   // method: lora | full is SFT with that finetuning, as these configs read before preference methods existed.
   if (merged.method === 'lora' || merged.method === 'full') [merged.method, merged.finetuning] = ['sft', merged.method];
+  const lossTypes: Partial<Record<string, readonly string[]>> = { dpo: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo'], rl: ['grpo', 'bnpo', 'dr_grpo'] };
+  const allowed = lossTypes[merged.method as string];
+  if (merged.loss_type !== undefined && (allowed === undefined || !allowed.includes(merged.loss_type as string)))
+    throw new WhetError(`'loss_type' ${merged.loss_type} does not apply to method ${merged.method}${allowed ? ` (one of ${allowed.join(', ')})` : ''}`);
+  if (merged.method === 'rl' && merged.reward_model === undefined && merged.reward_fn === undefined)
+    throw new WhetError("method rl needs something to maximise: 'reward_model' and/or 'reward_fn'");
   for (const key of TRAIN_KEYS) {
     const spec = TRAIN_SPEC[key];
     if (spec.type === 'string' && spec.required === true && merged[key] === undefined)

@@ -8,7 +8,7 @@ export { Rng } from './random.ts';
 export { poolStats, trimPool } from './pool.ts';
 export { zeros, ones, full, tensor, randn, uniform } from './ops/create.ts';
 export { reshape, permute, transpose, narrow, cat } from './ops/shape.ts';
-export { add, sub, mul, div, scale, addScalar, exp, log, neg, sqrt, square, relu, tanh, sigmoid, silu, logSigmoid } from './ops/elementwise.ts';
+export { add, sub, mul, div, scale, addScalar, exp, log, neg, sqrt, square, relu, tanh, sigmoid, silu, logSigmoid, minimum, maximum, clamp } from './ops/elementwise.ts';
 export { sum, mean } from './ops/reduce.ts';
 export { matmul, linear } from './ops/matmul.ts';
 export { embedding, rmsnorm, rope, ropeFrequencies, swiglu, softmax, attention } from './ops/layers.ts';

@@ -16,7 +16,8 @@ import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-i
 
 /** Where batches come from; its position is saved in checkpoints so a resumed run sees the same data. */
 export interface BatchSource<B> {
-  next(): B;
+  /** The next batch; a promise when making it waits on something (RL's rollouts and reward functions). */
+  next(): B | Promise<B>;
   state(): unknown;
   restore(state: unknown): void;
 }
@@ -31,7 +32,7 @@ export interface TrainOptions<B> {
   loss: (batch: B) => { loss: Tensor; tokens: number; metrics?: Record<string, number> };
   batches: BatchSource<B>;
   /** Holdout loss (no gradients), with the method's own holdout metrics (a reward model's accuracy, …) if any. */
-  evaluate?: () => number | { loss: number; metrics: Record<string, number> };
+  evaluate?: () => Holdout | Promise<Holdout>;
   steps: number;
   lr: number;
   schedule?: ScheduleKind;
@@ -58,6 +59,9 @@ export interface TrainOptions<B> {
   /** Checked between steps; true stops the run after saving a checkpoint (Ctrl-C). */
   signal?: { interrupted: boolean };
 }
+
+/** A holdout evaluation: its loss (lower is better: early stopping and the best checkpoint follow it), with metrics. */
+export type Holdout = number | { loss: number; metrics: Record<string, number> };
 
 export interface StepMetrics {
   step: number;
@@ -157,7 +161,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       let tokens = 0;
       const metricSums = new Map<string, number>();
       for (let micro = 0; micro < accum; micro++) {
-        const batch = o.batches.next();
+        const batch = await o.batches.next();
         tidy(() => {
           const r = o.loss(batch);
           const value = r.loss.item();
@@ -179,7 +183,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       const t1 = performance.now();
       let holdoutMetrics: Record<string, number> | undefined;
       if (evalNow) {
-        const r = o.evaluate!();
+        const r = await o.evaluate!();
         [holdout, holdoutMetrics] = typeof r === 'number' ? [r, undefined] : [r.loss, r.metrics];
       }
       const mem = poolStats();

@@ -110,3 +110,25 @@ export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 export const silu = (x: Tensor): Tensor => unary('silu', x);
 /** log(sigmoid(x)), computed stably (DPO and reward-model losses). */
 export const logSigmoid = (x: Tensor): Tensor => unary('logsigmoid', x);
+
+// min, max and clamp are composed from relu rather than added as backend primitives: both backends get them for
+// free, and their gradients follow from relu's (1 where the kept operand wins, 0 where it loses). At an exact tie
+// the whole gradient goes to the first operand; the clipped RL objectives compare equal values exactly where both
+// branches have the same derivative, so the choice cannot matter there.
+
+/** Elementwise min(a, b) (broadcasting), as a − relu(a − b). */
+export const minimum = (a: Tensor, b: Tensor): Tensor => sub(a, relu(sub(a, b)));
+
+/** Elementwise max(a, b) (broadcasting), as a + relu(b − a). */
+export const maximum = (a: Tensor, b: Tensor): Tensor => add(a, relu(sub(b, a)));
+
+/**
+ * x clamped to [lo, hi] (either bound optional), as y + relu(lo − y) then y − relu(y − hi): exact inside the
+ * range (the common case), within an ulp of the bound outside it. Gradient 1 inside, 0 outside.
+ */
+export function clamp(x: Tensor, lo?: number, hi?: number): Tensor {
+  let y = x;
+  if (lo !== undefined) y = add(y, relu(addScalar(scale(y, -1), lo)));
+  if (hi !== undefined) y = sub(y, relu(addScalar(y, -hi)));
+  return y;
+}
