@@ -37,12 +37,16 @@ test('defaults, then the file, then flags (which win)', () => {
 test('bad values, unknown keys and missing required options are named', () => {
   withYaml('model: m\ndata: d\nout: o\nsteps: 0\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /run\.yaml: 'steps' must be at least 1 \(got 0\)/));
   withYaml('model: m\ndata: d\nout: o\nlearning_rate: 1\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /unknown option 'learning_rate'/));
-  withYaml('model: m\ndata: d\nout: o\nmethod: qlora\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /'method' must be one of sft, reward, dpo, kto, lora, full/));
+  withYaml('model: m\ndata: d\nout: o\nmethod: qlora\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /'method' must be one of sft, reward, dpo, kto, rl, lora, full/));
   withYaml('- a\n- b\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /expected a mapping/));
   withYaml('model: [unclosed\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /run\.yaml:/));
   assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd' }), /'out' is required/);
   assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', rank: '2.5' }), /--rank: 'rank' must be an integer/);
   assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', dropout: '1' }), /'dropout' must be at most 0.99/);
-  assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', loss_type: 'orpo' }), /'loss_type' must be one of sigmoid, robust, hinge, ipo, simpo/);
+  assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', loss_type: 'orpo' }), /'loss_type' must be one of sigmoid, robust, hinge, ipo, simpo, grpo/);
+  assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', method: 'dpo', loss_type: 'dr_grpo' }), /'loss_type' dr_grpo does not apply to method dpo \(one of sigmoid/);
+  assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', method: 'rl' }), /method rl needs something to maximise/);
+  const rl = resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', method: 'rl', reward_fn: ['exact', 'regex:^\\d+$@0.5'], loss_type: 'dr_grpo' });
+  assert.deepEqual([rl.reward_fn, rl.loss_type, rl.num_generations], [['exact', 'regex:^\\d+$@0.5'], 'dr_grpo', 4]);
   assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd', out: 'o', label_smoothing: '0.7' }), /'label_smoothing' must be at most 0.5/);
 });
