@@ -94,9 +94,17 @@ const REWARD_MODEL_SERIES: typeof REWARD_SERIES = [
   { key: 'holdout_accuracy', name: 'holdout accuracy', color: '#ff7f0e', share: true },
 ];
 
+/** What an RL run logs: the rollouts' mean reward, the held-out prompts', and the KL to the reference (right axis). */
+const RL_SERIES: typeof REWARD_SERIES = [
+  { key: 'reward', name: 'reward (rollouts)', color: '#1f77b4' },
+  { key: 'holdout_reward', name: 'holdout reward (greedy)', color: '#d62728' },
+  { key: 'kl', name: 'KL to the reference', color: '#2ca02c', share: true },
+];
+
 /** The series of the run's reward chart: none for SFT (a reward model is told by its margin beside an accuracy). */
 function rewardSeries(metrics: readonly MetricsRecord[]): typeof REWARD_SERIES {
   const has = (key: string): boolean => metrics.some((m) => m[key] !== undefined);
+  if (has('reward') && has('completion_length/mean')) return RL_SERIES.filter((s) => has(s.key));
   if (REWARD_SERIES.some((s) => has(s.key))) return REWARD_SERIES.filter((s) => has(s.key));
   if ((has('margin') || has('holdout_margin')) && (has('accuracy') || has('holdout_accuracy'))) return REWARD_MODEL_SERIES.filter((s) => has(s.key));
   return [];
@@ -116,6 +124,10 @@ export function rewardChart(metrics: readonly MetricsRecord[]): string | undefin
     ...(s.key.startsWith('holdout_') ? { markers: true } : {}),
     ...(s.share === true ? { axis: 'right' as const } : {}),
   }));
+  if (chosen.some((s) => s.key === 'reward' || s.key === 'holdout_reward')) {
+    const kl = metrics.flatMap((m) => (m.kl === undefined ? [] : [m.kl]));
+    return lineChart(series, { title: 'Rewards', xLabel: 'step', yLabel: 'mean reward', right: { label: 'KL to the reference', range: [0, Math.max(1e-6, ...kl)] } });
+  }
   return lineChart(series, { title: 'Rewards', xLabel: 'step', yLabel: 'margin (chosen − rejected reward)', right: { label: 'accuracy (share of pairs)', range: [0, 1] } });
 }
 
