@@ -509,6 +509,95 @@ test('adamw: one fused step matches the reference', { skip }, () => {
   }
 });
 
+// ---- many-adapter LoRA ----
+
+interface LoraCase {
+  inF: number; outF: number; nRows: number;
+  rows: Int32Array; offsets: Int32Array; a: Float32Array[]; b: Float32Array[]; ranks: Int32Array; scales: Float32Array;
+  x: Float32Array; y0: Float32Array;
+}
+/**
+ * Groups of the given ranks over a scrambled subset of nRows rows (some rows in no group); group `empty`, if any, has
+ * no rows. y0 is random, so the op must add to it.
+ */
+function loraCase(inF: number, outF: number, nRows: number, ranks: number[], listed: number, empty = -1): LoraCase {
+  const perm = Int32Array.from({ length: nRows }, (_, i) => i);
+  for (let i = nRows - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const rows = perm.slice(0, listed);
+  const offsets = new Int32Array(ranks.length + 1);
+  const nonEmpty = ranks.length - (empty >= 0 ? 1 : 0);
+  for (let g = 0, k = 0; g < ranks.length; g++) {
+    if (g !== empty) k++;
+    offsets[g + 1] = g === ranks.length - 1 ? listed : Math.round((listed * k) / nonEmpty);
+  }
+  return {
+    inF, outF, nRows, rows, offsets,
+    a: ranks.map((r) => uniform(r * inF)), b: ranks.map((r) => uniform(outF * r)),
+    ranks: Int32Array.from(ranks), scales: Float32Array.from(ranks, () => 0.25 + 2 * rand()),
+    x: uniform(nRows * inF), y0: uniform(nRows * outF, -4, 4),
+  };
+}
+function runLora(k: { loraGroups: typeof R.loraGroups }, c: LoraCase, y: Float32Array): void {
+  k.loraGroups(c.x, y, c.inF, c.outF, c.rows, c.offsets, c.a, c.b, c.ranks, c.scales);
+}
+
+test('loraGroups: mixed ranks 1..64, odd sizes, scrambled rows, empty groups; adds to y and nothing else', { skip }, () => {
+  const shapes: [number, number, number][] = [[1, 1, 3], [5, 3, 6], [37, 37, 20], [576, 1536, 16], [1536, 576, 33], [129, 17, 64]];
+  for (const [inF, outF, nRows] of shapes) {
+    const ranks = [1, 64, 0, 8, 13, 32, 1 + Math.floor(rand() * 64), 16, 3];
+    const c = loraCase(inF, outF, nRows, ranks, nRows - 2, 5);
+    const expected = c.y0.slice();
+    R.loraGroups(c.x, expected, inF, outF, c.rows, c.offsets, c.a, c.b, c.ranks, c.scales);
+    const untouched = [...Array(nRows).keys()].filter((r) => !c.rows.includes(r));
+    eachIsa((isa) => {
+      const buf = out(nRows * outF);
+      buf.set(c.y0);
+      const y = buf.subarray(0, nRows * outF); // the sentinels after it prove nothing is written past y
+      withTwoThreads(() => runLora(N!, c, y));
+      assertClose(buf.subarray(0, nRows * outF), expected, `loraGroups ${inF}x${outF} ${isa}`, 1e-5, 2e-6);
+      for (let i = nRows * outF; i < buf.length; i++) assert.equal(buf[i], SENTINEL, `loraGroups ${inF}x${outF} ${isa}: wrote past y`);
+      for (const r of untouched) assertExact(y.subarray(r * outF, (r + 1) * outF), c.y0.subarray(r * outF, (r + 1) * outF), `untouched row ${r} ${isa}`);
+    });
+  }
+});
+
+test('loraGroups: a row gives bit-identical y alone, in a big call, in any order, at 1 or 2 threads', { skip }, () => {
+  const shapes: [number, number][] = [[37, 1536], [576, 1536], [1536, 37]];
+  for (const [inF, outF] of shapes) {
+    const c = loraCase(inF, outF, 23, [8, 64, 1, 37, 16, 5], 23);
+    eachIsa((isa) => {
+      const big = c.y0.slice();
+      withTwoThreads(() => runLora(N!, c, big));
+      const single = c.y0.slice();
+      const saved = addon!.numThreads();
+      addon!.setThreads(1);
+      try {
+        runLora(N!, c, single);
+      } finally {
+        addon!.setThreads(saved);
+      }
+      assertExact(single, big, `1 vs 2 threads ${inF}x${outF} ${isa}`);
+      // The same groups with each group's rows reversed (other blocks of 4, other neighbours).
+      const reversed = c.rows.slice();
+      for (let g = 0; g < c.ranks.length; g++) reversed.subarray(c.offsets[g], c.offsets[g + 1]).reverse();
+      const rev = c.y0.slice();
+      withTwoThreads(() => N!.loraGroups(c.x, rev, inF, outF, reversed, c.offsets, c.a, c.b, c.ranks, c.scales));
+      assertExact(rev, big, `reversed rows ${inF}x${outF} ${isa}`);
+      for (let g = 0; g < c.ranks.length; g++) {
+        for (let i = c.offsets[g]; i < c.offsets[g + 1]; i++) {
+          const row = c.rows[i];
+          const alone = c.y0.slice();
+          N!.loraGroups(c.x, alone, inF, outF, Int32Array.of(row), Int32Array.of(0, 1), [c.a[g]], [c.b[g]], c.ranks.subarray(g, g + 1), c.scales.subarray(g, g + 1));
+          assertExact(alone.subarray(row * outF, (row + 1) * outF), big.subarray(row * outF, (row + 1) * outF), `row ${row} alone vs batched ${inF}x${outF} ${isa}`);
+        }
+      }
+    });
+  }
+});
+
 // ---- bounds ----
 
 test('bounds: short arrays, bad ids/targets, strides outside, wrong array types throw TypeError', { skip }, () => {
@@ -535,6 +624,27 @@ test('bounds: short arrays, bad ids/targets, strides outside, wrong array types 
   throwsType(() => k.fill(f(4), -1, 2, 0), /^fill: offset must be an integer >= 0/);
   throwsType(() => k.fill(f(4), 0, 1.5, 0), /^fill: n must be an integer/);
   throwsType(() => k.adamw({ p: f(4), g: f(3), m: f(4), v: f(4), n: 4, lr: 1, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, bc1: 1, bc2: 1 }), /^adamw: g/);
+  {
+    const a = [f(6), f(6)], b = [f(8), f(8)], rows = Int32Array.of(0, 1, 2), offsets = Int32Array.of(0, 1, 3), ranks = Int32Array.of(2, 2), scales = f(2);
+    const y = new Float32Array(12).fill(7), x = f(9);
+    const lora = (over: Partial<{ x: Float32Array; rows: Int32Array; offsets: Int32Array; a: unknown; b: unknown; ranks: Int32Array; scales: Float32Array }>) => () =>
+      k.loraGroups(over.x ?? x, y, 3, 4, over.rows ?? rows, over.offsets ?? offsets, (over.a ?? a) as Float32Array[], (over.b ?? b) as Float32Array[], over.ranks ?? ranks, over.scales ?? scales);
+    throwsType(lora({ rows: Int32Array.of(0, 1, 3) }), /^loraGroups: row 3 at 2 is outside \[0, 3\)/);
+    throwsType(lora({ rows: Int32Array.of(0, -1, 2) }), /^loraGroups: row -1 at 1/);
+    throwsType(lora({ x: f(8) }), /^loraGroups: row 2 at 2 is outside \[0, 2\)/);
+    throwsType(lora({ a: [f(6), f(5)] }), /^loraGroups: a\[1\] has 5 elements but 2 × 3 are needed/);
+    throwsType(lora({ b: [f(7), f(8)] }), /^loraGroups: b\[0\] has 7 elements/);
+    throwsType(lora({ b: [f(8)] }), /^loraGroups: a has 2 matrices but b has 1/);
+    throwsType(lora({ a: [f(6), new Float64Array(6)] }), /^loraGroups: a\[1\] must be a Float32Array/);
+    throwsType(lora({ a: f(6) }), /^loraGroups: a must be an array/);
+    throwsType(lora({ offsets: Int32Array.of(0, 2, 1) }), /^loraGroups: offsets\[1..2\] = 2..1 is not a range/);
+    throwsType(lora({ offsets: Int32Array.of(0, 1, 4) }), /^loraGroups: offsets\[1..2\] = 1..4/);
+    throwsType(lora({ offsets: Int32Array.of(0, 1) }), /^loraGroups: offsets has 2 elements but 3 are needed/);
+    throwsType(lora({ ranks: Int32Array.of(2, -1) }), /^loraGroups: ranks\[1\] is -1/);
+    throwsType(lora({ scales: f(1) }), /^loraGroups: scales has 1 elements/);
+    // Arguments are all checked before anything is written: the bad row of the second group left the first alone.
+    assert.ok(y.every((v) => v === 7));
+  }
   // Ignored targets need not be in range; nothing was written by the failed calls above.
   const o = f(2);
   k.logprobGather(Float32Array.from([0, 0, 0, 1, 2, 3]), Int32Array.from([-100, 2]), o, f(2), 2, 3, -100);

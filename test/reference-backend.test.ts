@@ -310,6 +310,34 @@ test('matmul matches a triple loop (trans, offsets, shared B, accumulate, bf16 B
   assert.deepEqual(Array.from(c32), Array.from(ref, Math.fround));
 });
 
+test('loraGroups equals, per group, gather → x·Aᵀ → ·s → ·Bᵀ added → scatter, from matmul (the TypeScript path)', () => {
+  const inF = 7, outF = 5, nRows = 9;
+  const ranks = Int32Array.of(3, 0, 1, 4, 2);
+  const rows = Int32Array.of(6, 0, 3, 8, 1, 5, 2); // rows 4 and 7 in no group; group 1 (rank 0) and group 4 empty
+  const offsets = Int32Array.of(0, 2, 3, 5, 7, 7);
+  const f32 = (n: number) => Float32Array.from(randn(n));
+  const a = [...ranks].map((r) => f32(r * inF)), b = [...ranks].map((r) => f32(outF * r));
+  const scales = Float32Array.of(0.5, 2, -1.25, 3, 1);
+  const x = f32(nRows * inF), y0 = f32(nRows * outF);
+  const y = y0.slice();
+  R.loraGroups(x, y, inF, outF, rows, offsets, a, b, ranks, scales);
+  const expected = Float64Array.from(y0);
+  for (let g = 0; g < ranks.length; g++) {
+    const r = ranks[g], picked = rows.subarray(offsets[g], offsets[g + 1]), n = picked.length;
+    const xg = new Float64Array(n * inF), t = new Float64Array(n * r), yg = new Float64Array(n * outF);
+    picked.forEach((row, i) => xg.set(x.subarray(row * inF, (row + 1) * inF), i * inF));
+    R.matmul({ a: xg, aOffset: 0, strideA: 0, transA: false, b: Float64Array.from(a[g]), bOffset: 0, strideB: 0, transB: true, c: t, cOffset: 0, strideC: 0, batch: 1, m: n, n: r, k: inF, accumulate: false });
+    R.affine(t, t, t.length, scales[g], 0);
+    R.matmul({ a: t, aOffset: 0, strideA: 0, transA: false, b: Float64Array.from(b[g]), bOffset: 0, strideB: 0, transB: true, c: yg, cOffset: 0, strideC: 0, batch: 1, m: n, n: outF, k: r, accumulate: false });
+    picked.forEach((row, i) => {
+      for (let o = 0; o < outF; o++) expected[row * outF + o] += yg[i * outF + o];
+    });
+  }
+  assertClose(y, expected, 1e-6, 'loraGroups');
+  for (const row of [4, 7]) assert.deepEqual(y.subarray(row * outF, (row + 1) * outF), y0.subarray(row * outF, (row + 1) * outF));
+  assert.throws(() => R.loraGroups(x, y.slice(), inF, outF, Int32Array.of(9), Int32Array.of(0, 1), [a[0]], [b[0]], ranks, scales), /row 9 at 0 is outside \[0, 9\)/);
+});
+
 test('attention equals softmax(scale·QKᵀ + mask)·V from matmul + softmax; lse is the log denominator', () => {
   for (const c of attnCases.filter((x) => !x.segments)) {
     const a = attnInputs(c);

@@ -8,6 +8,7 @@ namespace whet {
 void RegisterGemm(Napi::Env env, Napi::Object exports);
 void RegisterKernels(Napi::Env env, Napi::Object exports);
 void RegisterAttention(Napi::Env env, Napi::Object exports);
+void RegisterLoraKernels(Napi::Env env, Napi::Object exports);
 }  // namespace whet
 
 namespace {
@@ -42,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whet::RegisterGemm(env, exports);
   whet::RegisterKernels(env, exports);
   whet::RegisterAttention(env, exports);
+  whet::RegisterLoraKernels(env, exports);
   return exports;
 }
 

@@ -46,6 +46,14 @@ struct KernelTable {
   // Factors precomputed in double: decay = lr*weightDecay, c1 = 1-beta1, c2 = 1-beta2, step = lr/bc1, inv_bc2 = 1/bc2.
   void (*adamw)(float* p, const float* g, float* m, float* v, int64_t n, float decay, float beta1, float c1, float beta2,
                 float c2, float step, float inv_bc2, float eps);
+  // One LoRA adapter group's halves (impl/kernels_lora.inc), A (r × in_f) and B (out_f × r) row-major:
+  // t[j·ldt + k] = scale · Σ_i a[k·in_f + i]·x[rows[j]·in_f + i] for j < n, k in [k0, k1);
+  void (*lora_down)(const float* x, const int32_t* rows, int64_t n, int64_t in_f, const float* a, int64_t k0, int64_t k1,
+                    float scale, float* t, int64_t ldt);
+  // y[rows[j]·out_f + o] += Σ_k b[o·r + k]·t[j·ldt + k] for j < n, o in [o0, o1), where ldt is a multiple of 16 ≥ r
+  // and t holds zeros from r to ldt.
+  void (*lora_up)(const float* t, int64_t ldt, const int32_t* rows, int64_t n, const float* b, int64_t r, int64_t o0,
+                  int64_t o1, float* y, int64_t out_f);
 };
 
 namespace avx512 { const KernelTable& kernel_table(); }

@@ -44,6 +44,21 @@ class Args {
   Arr<int32_t> i32(size_t i, const char* name) { return typed<int32_t>(i, name, napi_int32_array, "an Int32Array"); }
   Arr<double> f64(size_t i, const char* name) { return typed<double>(i, name, napi_float64_array, "a Float64Array"); }
 
+  // The length of argument i, which must be a JS array (0 after a failure).
+  uint32_t array_length(size_t i, const char* name) {
+    uint32_t len = 0;
+    if (ok_ && napi_get_array_length(info_.Env(), info_[i], &len) != napi_ok) fail(std::string(name) + " must be an array");
+    return len;
+  }
+  // Element e of the JS array argument i (named `name`), which must be a Float32Array.
+  Arr<float> f32_element(size_t i, uint32_t e, const char* name) {
+    Arr<float> a;
+    napi_value v = nullptr;
+    if (ok_ && (napi_get_element(info_.Env(), info_[i], e, &v) != napi_ok || !view(v, napi_float32_array, a)))
+      fail(std::string(name) + "[" + std::to_string(e) + "] must be a Float32Array");
+    return a;
+  }
+
   bool is_u16(size_t i) const {
     napi_typedarray_type type;
     return napi_get_typedarray_info(info_.Env(), info_[i], &type, nullptr, nullptr, nullptr, nullptr) == napi_ok &&
@@ -85,17 +100,21 @@ class Args {
   template <class T>
   Arr<T> typed(size_t i, const char* name, napi_typedarray_type want, const char* kind) {
     Arr<T> a;
-    if (!ok_) return a;
+    if (ok_ && !view(info_[i], want, a)) fail(std::string(name) + " must be " + kind);
+    return a;
+  }
+
+  // Points a at the data of a typed array of type `want`; false when value is not one.
+  template <class T>
+  bool view(napi_value value, napi_typedarray_type want, Arr<T>& a) {
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;  // already advanced by the view's byte offset
-    if (napi_get_typedarray_info(info_.Env(), info_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want) {
-      fail(std::string(name) + " must be " + kind);
-      return a;
-    }
+    if (napi_get_typedarray_info(info_.Env(), value, &type, &length, &data, nullptr, nullptr) != napi_ok || type != want)
+      return false;
     a.p = static_cast<T*>(data);
     a.len = static_cast<int64_t>(length);
-    return a;
+    return true;
   }
 
   const Napi::CallbackInfo& info_;

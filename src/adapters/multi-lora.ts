@@ -1,7 +1,7 @@
 // Serving's LoRA layer: one frozen base Linear and any number of adapters held as data in numbered slots. Each
-// row of the input carries its slot (or none, -1) through the model's shared AdapterRouting; rows of one adapter
-// are gathered, run through the same branch training's LoraLinear runs (addLoraBranch: x·Aᵀ → ·s → ·Bᵀ), and put
-// back, so a batch mixes adapters without mixing their rows.
+// row of the input carries its slot (or none, -1) through the model's shared AdapterRouting. A batch on one adapter
+// runs training's LoraLinear branch (addLoraBranch: x·Aᵀ → ·s → ·Bᵀ); a batch mixing adapters applies each group's
+// A and B to its own rows in one native call (loraGroups), so rows never mix and per-call overhead stays flat.
 import { Linear } from '../nn/layers.ts';
 import { Module } from '../nn/module.ts';
 import { keep, Tensor } from '../tensor/tensor.ts';
@@ -65,30 +65,23 @@ export class MultiLoraLinear extends Module {
     const [outF, inF] = weight.shape as [number, number];
     const rows = x.size / inF;
     const y = gemm({ t: x, trans: false }, { t: weight, trans: true }, 1, rows, inF, outF, [...x.shape.slice(0, -1), outF]); // (rows, out)
-    for (const { slot, rows: picked, all } of this.routing.groups) {
-      const w = this.slots.get(slot);
-      if (w === undefined) continue; // this adapter does not target this layer
-      if (all) {
-        addLoraBranch(x, w.a, w.b, w.scale, y).dispose();
-        continue;
-      }
-      const xg = gatherRows(x, picked, inF); // (n, in)
-      const yg = gatherRows(y, picked, outF); // (n, out)
-      addLoraBranch(xg, w.a, w.b, w.scale, yg).dispose();
-      for (let i = 0; i < picked.length; i++) y.f.set(yg.f.subarray(i * outF, (i + 1) * outF), picked[i]! * outF);
-      xg.dispose();
-      yg.dispose();
+    const groups = this.routing.groups.filter((g) => this.slots.has(g.slot)); // adapters that target this layer
+    if (groups.length === 1 && groups[0]!.all) {
+      // One adapter on every row: training's LoraLinear computation exactly (whet generate --adapter's text).
+      const w = this.slots.get(groups[0]!.slot)!;
+      addLoraBranch(x, w.a, w.b, w.scale, y).dispose();
+    } else if (groups.length > 0) {
+      // Rows of several adapters: one native call applies each group's own A and B to its rows.
+      const ws = groups.map((g) => this.slots.get(g.slot)!);
+      const offsets = new Int32Array(groups.length + 1);
+      groups.forEach((g, i) => (offsets[i + 1] = offsets[i]! + g.rows.length));
+      const picked = new Int32Array(offsets[groups.length]!);
+      groups.forEach((g, i) => picked.set(g.rows, offsets[i]!));
+      y.backend.loraGroups(x.f as Float32Array, y.f as Float32Array, inF, outF, picked, offsets, ws.map((w) => w.a.f as Float32Array), ws.map((w) => w.b.f as Float32Array), Int32Array.from(ws, (w) => w.a.dim(0)), Float32Array.from(ws, (w) => w.scale));
     }
     if (this.base_layer.bias !== undefined) addBias(y, this.base_layer.bias);
     return y;
   }
-}
-
-/** Rows idx of x (rows, width) as a new (idx.length, width) tensor. */
-function gatherRows(x: Tensor, idx: Int32Array, width: number): Tensor {
-  const out = Tensor.empty([idx.length, width], x.dtype);
-  for (let i = 0; i < idx.length; i++) out.f.set(x.f.subarray(idx[i]! * width, (idx[i]! + 1) * width), i * width);
-  return out;
 }
 
 /** Replaces every Linear of the model but its heads with a MultiLoraLinear on one routing; returns them by path. */

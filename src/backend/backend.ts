@@ -124,6 +124,16 @@ export interface Backend {
   /** gtable[ids[i]] += gout[i] (scatter-add). */
   embeddingBackward(gout: FloatArray, ids: Int32Array, gtable: FloatArray, n: number, dim: number): void;
 
+  // ---- serving ----
+  /**
+   * Adds each row's own adapter to y (many LoRA adapters in one batch). For group g, the rows rows[offsets[g] ..
+   * offsets[g+1]) of x (rows × inF, row-major) and y (rows × outF): y[row] += scales[g] · B_g · (A_g · x[row]), with
+   * A_g = a[g] (ranks[g] × inF) and B_g = b[g] (outF × ranks[g]), all f32 row-major; g < a.length. Rows not listed
+   * are untouched; a row listed twice gets both. A row's result does not depend on the other rows and groups of the
+   * call (a fixed summation order per row). x and y must not overlap.
+   */
+  loraGroups(x: Float32Array, y: Float32Array, inF: number, outF: number, rows: Int32Array, offsets: Int32Array, a: Float32Array[], b: Float32Array[], ranks: Int32Array, scales: Float32Array): void;
+
   // ---- optimizer ----
   adamw(args: AdamWArgs): void;
 }

@@ -70,6 +70,9 @@ export function nativeKernels(addon: NativeAddon): Omit<Backend, 'name' | 'matmu
       addon.logprobGatherBackward(logits, targets, lse, gout, glogits, rows, vocab, ignoreIndex),
     embedding: (table, ids, out, n, dim) => addon.embedding(table, ids, out, n, dim),
     embeddingBackward: (gout, ids, gtable, n, dim) => addon.embeddingBackward(gout, ids, gtable, n, dim),
+    // One call for every group: the addon reads a and b (JS arrays of Float32Arrays) itself (native/src/lora_binding.cc).
+    loraGroups: (x, y, inF, outF, rows, offsets, a, b, ranks, scales) =>
+      addon.loraGroups(x, y, inF, outF, rows, offsets, a, b, ranks, scales),
 
     adamw: ({ p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2 }) =>
       addon.adamw(p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, bc1, bc2),

@@ -1,4 +1,5 @@
-// Reference (plain TypeScript) matmul, fused layers (rmsnorm, rope, swiglu, dropout, softmax, log-prob gather, embedding) and AdamW.
+// Reference (plain TypeScript) matmul, fused layers (rmsnorm, rope, swiglu, dropout, softmax, log-prob gather, embedding),
+// many-adapter LoRA and AdamW.
 import type { Backend, WeightArray } from './backend.ts';
 import { bf16ToF32 } from './bf16.ts';
 import { sigmoid } from './reference-elementwise.ts';
@@ -24,7 +25,7 @@ function checkTarget(t: number, vocab: number, row: number): void {
 
 export const referenceLayers: Pick<Backend,
   'matmul' | 'rmsnorm' | 'rmsnormBackward' | 'rope' | 'swiglu' | 'swigluBackward' | 'dropout' | 'softmax' | 'softmaxBackward' |
-  'logprobGather' | 'logprobGatherBackward' | 'embedding' | 'embeddingBackward' | 'adamw'> = {
+  'logprobGather' | 'logprobGatherBackward' | 'embedding' | 'embeddingBackward' | 'loraGroups' | 'adamw'> = {
   matmul({ a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate }) {
     const bAt = reader(b);
     for (let bi = 0; bi < batch; bi++) {
@@ -178,6 +179,29 @@ export const referenceLayers: Pick<Backend,
       const id = ids[i];
       if (!(id >= 0 && id < vocab)) throw new RangeError(`embeddingBackward: id ${id} at ${i} is outside [0, ${vocab})`);
       for (let j = 0; j < dim; j++) gtable[id * dim + j] += gout[i * dim + j];
+    }
+  },
+
+  // Sums in float64: t = A·x, then y += s·(B·t), rounded to f32 once per element of y.
+  loraGroups(x, y, inF, outF, rows, offsets, a, b, ranks, scales) {
+    const xRows = inF > 0 ? Math.floor(x.length / inF) : Infinity, yRows = outF > 0 ? Math.floor(y.length / outF) : Infinity;
+    for (let g = 0; g < a.length; g++) {
+      const r = ranks[g], A = a[g], B = b[g], s = scales[g];
+      const t = new Float64Array(r);
+      for (let i = offsets[g]; i < offsets[g + 1]; i++) {
+        const row = rows[i];
+        if (!(row >= 0 && row < Math.min(xRows, yRows))) throw new RangeError(`loraGroups: row ${row} at ${i} is outside [0, ${Math.min(xRows, yRows)})`);
+        for (let k = 0; k < r; k++) {
+          let acc = 0;
+          for (let j = 0; j < inF; j++) acc += A[k * inF + j] * x[row * inF + j];
+          t[k] = acc;
+        }
+        for (let o = 0; o < outF; o++) {
+          let acc = 0;
+          for (let k = 0; k < r; k++) acc += B[o * r + k] * t[k];
+          y[row * outF + o] += s * acc;
+        }
+      }
     }
   },
 

@@ -10,6 +10,7 @@ namespace avx2 {
 #include "impl/kernels_math.inc"
 #include "impl/kernels_elementwise.inc"
 #include "impl/kernels_rows.inc"
+#include "impl/kernels_lora.inc"
 #include "impl/kernels_table.inc"
 }  // namespace avx2
 }  // namespace whet

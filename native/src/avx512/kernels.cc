@@ -13,6 +13,7 @@ namespace avx512 {
 #include "impl/kernels_math.inc"
 #include "impl/kernels_elementwise.inc"
 #include "impl/kernels_rows.inc"
+#include "impl/kernels_lora.inc"
 #include "impl/kernels_table.inc"
 }  // namespace avx512
 }  // namespace whet

@@ -9,6 +9,7 @@ namespace scalar {
 #include "impl/kernels_math.inc"
 #include "impl/kernels_elementwise.inc"
 #include "impl/kernels_rows.inc"
+#include "impl/kernels_lora.inc"
 #include "impl/kernels_table.inc"
 }  // namespace scalar
 }  // namespace whet
