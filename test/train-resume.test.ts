@@ -1,4 +1,4 @@
-// A training run (SFT or DPO, full or LoRA) killed with SIGKILL and resumed ends with the same weights as one never
+// A training run (SFT, DPO or GRPO, full or LoRA) killed with SIGKILL and resumed ends with the same weights as one never
 // interrupted; Ctrl-C (SIGINT) saves a checkpoint and exits cleanly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,11 +25,19 @@ function dataset(dir: string, preference = false): string {
   return file;
 }
 
-/** A run's arguments: method is sft (with finetuning full or lora) or dpo-full / dpo-lora. */
+/** Steps of a run: preference and RL runs are shorter (each step does more). */
+const stepsOf = (method: string): number => (method.startsWith('dpo-') ? 60 : method.startsWith('rl-') ? 24 : 120);
+
+/** A run's arguments: method is sft (with finetuning full or lora), dpo-full / dpo-lora, or rl-lora (GRPO, two iterations a batch). */
 function args(data: string, out: string, method: string): string[] {
-  const [objective, finetuning] = method.startsWith('dpo-') ? ['dpo', method.slice(4)] : ['sft', method];
-  const dpo = objective === 'dpo' ? ['--rpo-alpha', '0.5', '--steps', '60'] : ['--steps', '120'];
-  return ['bin/whet.js', 'train', '--method', objective, '--finetuning', finetuning, '--model', STORIES_GGUF, '--data', data, '--out', out, '--save-every', '10',
+  const [objective, finetuning] = method.includes('-') ? (method.split('-') as [string, string]) : ['sft', method];
+  const extra = {
+    sft: [],
+    dpo: ['--rpo-alpha', '0.5'],
+    rl: ['--reward-fn', 'regex:-', '--reward-fn', 'regex:!@0.5', '--num-generations', '4', '--max-completion-length', '8', '--num-iterations', '2', '--beta', '0.04', '--temperature', '1.2'],
+  }[objective]!;
+  const dpo = [...extra, '--steps', String(stepsOf(method))];
+  return ['bin/whet.js', 'train', '--method', objective, '--finetuning', finetuning, '--model', STORIES_GGUF, '--data', data, '--out', out, '--save-every', objective === 'rl' ? '5' : '10',
     '--lr', '3e-3', '--batch-size', '8', '--eval-every', '40', '--dropout', '0.1', '--rank', '4', '--seed', '3', ...dpo];
 }
 
@@ -58,17 +66,18 @@ function maxDiff(a: Map<string, { data: unknown }>, b: Map<string, { data: unkno
   return m;
 }
 
-for (const method of ['full', 'lora', 'dpo-lora', 'dpo-full']) {
+for (const method of ['full', 'lora', 'dpo-lora', 'dpo-full', 'rl-lora']) {
   test(`${method}: a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted one`, { skip: sharedSkip, timeout: 300_000 }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'whet-resume-'));
-    const steps = method.startsWith('dpo-') ? 60 : 120;
+    const steps = stepsOf(method);
     try {
       const data = dataset(dir, method.startsWith('dpo-'));
       const straight = path.join(dir, 'straight');
       const r = spawnSync(process.execPath, args(data, straight, method), { env, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const killed = path.join(dir, 'killed');
-      await interrupt(args(data, killed, method), killed, 25, 'SIGKILL');
+      // RL checkpoints every 5 steps, two steps a batch: killed past step 7 it resumes from step 5, inside a batch.
+      await interrupt(args(data, killed, method), killed, method.startsWith('rl-') ? 7 : 25, 'SIGKILL');
       const lines = readFileSync(path.join(killed, 'metrics.jsonl'), 'utf8').trim().split('\n');
       assert.ok(lines.length < steps, 'the run should have been killed before finishing');
       const resumed = spawnSync(process.execPath, [...args(data, killed, method), '--resume'], { env, encoding: 'utf8' });
