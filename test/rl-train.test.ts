@@ -62,6 +62,14 @@ test('GRPO with a format reward raises the held-out mean reward over the SFT pol
     const html = readFileSync(path.join(out, 'report.html'), 'utf8');
     assert.match(html, /holdout reward \(greedy\)/);
     assert.match(html, /KL to the reference/);
+
+    // RLOO (leave-one-out baseline) and PPO (value head, GAE; two optimisation steps a batch) move it as well.
+    for (const algorithm of ['rloo', 'ppo']) {
+      const r = JSON.parse(whet('train', ...RL, '--rl-algorithm', algorithm, '--num-iterations', '2', '--adapter', adapter, '--data', files['sft.jsonl']!, '--holdout', files['prompts.jsonl']!,
+        '--reward-fn', HOUSE_RE, '--out', path.join(dir, algorithm), '--steps', '40', '--json')) as Summary;
+      process.stdout.write(`result: ${algorithm} (format reward): held-out mean reward ${r.holdout_metrics_before.reward!.toFixed(3)} → ${r.holdout_metrics_after.reward!.toFixed(3)}\n`);
+      assert.ok(r.holdout_metrics_after.reward! >= r.holdout_metrics_before.reward! + 0.3, algorithm);
+    }
   });
 });
 

@@ -36,14 +36,17 @@ export function pairBatch(pairs: readonly TokenizedPair[], padId: number): Batch
   return padBatch([...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)], padId);
 }
 
-/** Per-token log-probabilities of each row's answer tokens (R, T), and the 0/1 answer mask (R, T) they count under. */
-export function tokenLogps(model: LlamaModel, batch: Batch, settings: ForwardSettings = {}): { logps: Tensor; mask: Tensor } {
+/**
+ * Per-token log-probabilities of each row's answer tokens (R, T), the 0/1 answer mask (R, T) they count under, and
+ * the final hidden states (R, T, D) they came from (PPO's value head reads them too).
+ */
+export function tokenLogps(model: LlamaModel, batch: Batch, settings: ForwardSettings = {}): { logps: Tensor; mask: Tensor; hidden: Tensor } {
   const targets = nextTokenTargets(batch);
   const forward = () => model.forward(batch.ids, batch.batch, { positions: batch.positions, checkpoint: settings.checkpoint, rngs: settings.rngs });
   const hidden = withSavedActivations(settings.activations ?? 'f32', forward); // (R, T, D)
   const logps = reshape(linearLogProbs(hidden, model.headWeight(), targets), [batch.batch, batch.time]); // (R, T)
   const mask = tensor(Array.from(targets, (t) => (t === IGNORE_INDEX ? 0 : 1)), [batch.batch, batch.time], logps.dtype); // (R, T)
-  return { logps, mask };
+  return { logps, mask, hidden };
 }
 
 /** Log-probability of each row's answer tokens (rows): summed, or averaged over them (ipo, simpo). */

@@ -13,7 +13,10 @@ import { tensor } from '../tensor/ops/create.ts';
 import { Rng } from '../tensor/random.ts';
 import { tidy, type Tensor } from '../tensor/tensor.ts';
 import type { BatchSource } from '../train/trainer.ts';
-import { groupAdvantages, grpoLoss, rlooAdvantages, rlooLoss, type GrpoOptions } from '../train/rl-loss.ts';
+import { gae, groupAdvantages, grpoLoss, ppoLoss, ppoRewards, rlooAdvantages, rlooLoss, valueLoss, type GrpoOptions } from '../train/rl-loss.ts';
+import { add, scale } from '../tensor/ops/elementwise.ts';
+import { linear } from '../tensor/ops/matmul.ts';
+import { reshape } from '../tensor/ops/shape.ts';
 import { rollout, rolloutExample, type Rollout } from '../rl/rollout.ts';
 import { tokenLogps, type ForwardSettings, type ReferencePolicy } from './dpo-steps.ts';
 
@@ -29,7 +32,11 @@ export type Scorer = (prompts: Prompt[], completions: string[], rows: Record<str
 
 export interface RlBatch {
   rows: Batch;
+  /** One advantage per completion (GRPO, RLOO), or per token (PPO, rows × time). */
   advantages: Float32Array;
+  /** PPO: the value head's predictions when the rollouts were made, and the GAE returns (rows × time). */
+  oldValues?: Float32Array;
+  returns?: Float32Array;
   /** Per-token log-probs (rows × time, as tokenLogps lays them out) of the sampling policy and of the reference. */
   old?: Float32Array;
   ref?: Float32Array;
@@ -37,8 +44,16 @@ export interface RlBatch {
   metrics: Record<string, number>;
 }
 
+/** PPO's value head (1, D) on the policy's final hidden states, and its GAE settings. */
+export interface ValueHead {
+  weight: Tensor;
+  gamma: number;
+  lam: number;
+}
+
 export interface RlSettings {
-  algorithm: 'grpo' | 'rloo';
+  algorithm: 'grpo' | 'rloo' | 'ppo';
+  value?: ValueHead;
   generations: number;
   maxTokens: number;
   temperature: number;
@@ -54,6 +69,7 @@ export interface RlSettings {
 }
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, v) => a + v, 0) / Math.max(xs.length, 1);
+const std = (xs: readonly number[]): number => Math.sqrt(mean(xs.map((v) => (v - mean(xs)) ** 2)));
 
 /**
  * Batches of fresh rollouts: promptsPerStep prompts, each sampled `generations` times with the current policy, then
@@ -123,30 +139,21 @@ export class RolloutSource implements BatchSource<RlBatch> {
   private batchOf(rollouts: Rollout[], rewards: { total: number[]; parts: Record<string, number[]> }, genSecs: number, rewardSecs: number): RlBatch {
     const padId = this.tokenizer.padId ?? this.tokenizer.eosId ?? 0;
     const rows = padBatch(rollouts.map(rolloutExample), padId);
-    const lengths = rollouts.map((r) => r.completion.length);
     const perToken = (fn: () => Tensor): Float32Array => withLoraEval(this.model, () => noGrad(() => tidy(() => Float32Array.from(fn().f))));
     // The sampling policy's log-probs: needed by a second iteration's ratio, and by RLOO's KL-in-the-reward.
-    const old = this.s.iterations > 1 || (this.s.algorithm === 'rloo' && this.s.beta > 0) ? perToken(() => tokenLogps(this.model, rows).logps) : undefined;
+    const old = this.s.iterations > 1 || this.s.algorithm === 'ppo' || (this.s.algorithm === 'rloo' && this.s.beta > 0) ? perToken(() => tokenLogps(this.model, rows).logps) : undefined;
     const ref = this.s.beta > 0 && this.reference !== undefined ? this.reference(() => tidy(() => Float32Array.from(tokenLogps(this.model, rows).logps.f))) : undefined;
     const table = (x: Float32Array): number[][] => Array.from({ length: rows.batch }, (_, i) => Array.from(x.subarray(i * rows.time, (i + 1) * rows.time)));
     const mask = Array.from({ length: rows.batch }, (_, i) => Array.from({ length: rows.time }, (_, t) => (t + 1 < rows.time && rows.labels[i * rows.time + t + 1]! >= 0 ? 1 : 0)));
-    // RLOO (as TRL's) charges β·Σ(old − ref) in each reward before the leave-one-out baseline; GRPO keeps its KL in the loss.
+    // RLOO (as TRL's) charges β·Σ(old − ref) in each reward before the leave-one-out baseline; GRPO keeps its KL in
+    // the loss; PPO charges it per token and spreads the score back over the tokens with GAE on its value head.
+    if (this.s.algorithm === 'ppo') return this.ppoBatch(rows, rollouts, rewards, table, mask, old!, ref, genSecs, rewardSecs);
     const advantages =
       this.s.algorithm === 'rloo'
         ? rlooAdvantages(rewards.total, this.s.generations, old !== undefined && ref !== undefined ? { beta: this.s.beta, kl: { oldLogps: table(old), refLogps: table(ref), mask } } : {})
         : groupAdvantages(rewards.total, this.s.generations, { scale: this.s.scaleRewards });
-    const metrics: Record<string, number> = {
-      reward: advantages.metrics.reward,
-      reward_std: advantages.metrics.reward_std,
-      ...Object.fromEntries(Object.entries(rewards.parts).map(([name, v]) => [`rewards/${name}`, mean(v)])),
-      frac_reward_zero_std: advantages.metrics.frac_reward_zero_std,
-      'completion_length/mean': mean(lengths),
-      'completion_length/min': Math.min(...lengths),
-      'completion_length/max': Math.max(...lengths),
-      clipped_ratio: rollouts.filter((r) => r.clipped).length / rollouts.length,
-      'time/generation_s': genSecs,
-      'time/reward_s': rewardSecs,
-    };
+    const metrics = rolloutMetrics(rollouts, rewards.parts, genSecs, rewardSecs);
+    Object.assign(metrics, { reward: advantages.metrics.reward, reward_std: advantages.metrics.reward_std, frac_reward_zero_std: advantages.metrics.frac_reward_zero_std });
     const batch: RlBatch = { rows, advantages: Float32Array.from(advantages.advantages), metrics };
     if (this.s.iterations > 1) batch.old = old;
     if (this.s.algorithm === 'grpo' && ref !== undefined) batch.ref = ref;
@@ -155,13 +162,44 @@ export class RolloutSource implements BatchSource<RlBatch> {
     return batch;
   }
 
+  /** PPO: per-token rewards (−β·KL, the score on the last token), the value head's predictions, GAE. */
+  private ppoBatch(rows: Batch, rollouts: Rollout[], rewards: { total: number[]; parts: Record<string, number[]> }, table: (x: Float32Array) => number[][], mask: number[][], old: Float32Array, ref: Float32Array | undefined, genSecs: number, rewardSecs: number): RlBatch {
+    const head = this.s.value!;
+    const values = withLoraEval(this.model, () => noGrad(() => tidy(() => Float32Array.from(valuesOf(tokenLogps(this.model, rows).hidden, head.weight).f))));
+    const tokenRewards = ppoRewards({ scores: rewards.total, logps: table(old), refLogps: table(ref ?? old), mask }, { klCoef: this.s.beta });
+    const { advantages, returns } = gae(tokenRewards.rewards, table(values), mask, { gamma: head.gamma, lam: head.lam });
+    const metrics = rolloutMetrics(rollouts, rewards.parts, genSecs, rewardSecs);
+    Object.assign(metrics, { reward: mean(rewards.total), reward_std: std(rewards.total), ...tokenRewards.metrics });
+    return { rows, advantages: Float32Array.from(advantages.flat()), old, oldValues: values, returns: Float32Array.from(returns.flat()), metrics };
+  }
+
   private writeSamples(rollouts: Rollout[], rewards: number[], picked: number[]): void {
     const lines = rollouts.map((r, i) => JSON.stringify({ batch: this.made, prompt: this.items[picked[r.group]!]!.prompt, completion: r.text, reward: rewards[i], clipped: r.clipped }));
     appendFileSync(this.s.samples!.path, lines.join('\n') + '\n');
   }
 }
 
-type EncodedBatch = { rows: Record<string, number[] | number>; advantages: number[]; old?: number[]; ref?: number[]; metrics: Record<string, number> };
+/** The value head's prediction at every position (R, T) from hidden states (R, T, D). */
+export function valuesOf(hidden: Tensor, weight: Tensor): Tensor {
+  const [r, t] = hidden.shape as [number, number, number];
+  return reshape(linear(hidden, weight), [r, t]);
+}
+
+/** What every algorithm logs of its rollouts: each reward's mean, completion lengths, clipped share, time. */
+function rolloutMetrics(rollouts: Rollout[], parts: Record<string, number[]>, genSecs: number, rewardSecs: number): Record<string, number> {
+  const lengths = rollouts.map((r) => r.completion.length);
+  return {
+    ...Object.fromEntries(Object.entries(parts).map(([name, v]) => [`rewards/${name}`, mean(v)])),
+    'completion_length/mean': mean(lengths),
+    'completion_length/min': Math.min(...lengths),
+    'completion_length/max': Math.max(...lengths),
+    clipped_ratio: rollouts.filter((r) => r.clipped).length / rollouts.length,
+    'time/generation_s': genSecs,
+    'time/reward_s': rewardSecs,
+  };
+}
+
+type EncodedBatch = { rows: Record<string, number[] | number>; advantages: number[]; old?: number[]; ref?: number[]; oldValues?: number[]; returns?: number[]; metrics: Record<string, number> };
 
 /** A batch as JSON (checkpoint state). */
 function encodeBatch(b: RlBatch): EncodedBatch {
@@ -171,6 +209,7 @@ function encodeBatch(b: RlBatch): EncodedBatch {
     advantages: [...b.advantages],
     ...(b.old !== undefined ? { old: [...b.old] } : {}),
     ...(b.ref !== undefined ? { ref: [...b.ref] } : {}),
+    ...(b.oldValues !== undefined ? { oldValues: [...b.oldValues], returns: [...b.returns!] } : {}),
     metrics: b.metrics,
   };
 }
@@ -182,15 +221,26 @@ function decodeBatch(e: EncodedBatch): RlBatch {
     advantages: Float32Array.from(e.advantages),
     ...(e.old !== undefined ? { old: Float32Array.from(e.old) } : {}),
     ...(e.ref !== undefined ? { ref: Float32Array.from(e.ref) } : {}),
+    ...(e.oldValues !== undefined ? { oldValues: Float32Array.from(e.oldValues), returns: Float32Array.from(e.returns!) } : {}),
     metrics: e.metrics,
   };
 }
 
-/** The GRPO/RLOO step: the policy's per-token log-probs against the sampling policy's (and, GRPO, the reference's). */
-export function rlStepLoss(model: LlamaModel, algorithm: 'grpo' | 'rloo', opts: GrpoOptions, settings: ForwardSettings = {}) {
+/**
+ * The RL step: the policy's per-token log-probs against the sampling policy's (and, GRPO, the reference's); PPO adds
+ * its value head's clipped loss, weighted by vfCoef.
+ */
+export function rlStepLoss(model: LlamaModel, algorithm: 'grpo' | 'rloo' | 'ppo', opts: GrpoOptions & { value?: { weight: Tensor; vfCoef: number; clipValue: number } }, settings: ForwardSettings = {}) {
   return (b: RlBatch): { loss: Tensor; tokens: number; metrics: Record<string, number> } => {
-    const { logps, mask } = tokenLogps(model, b.rows, settings); // (R, T)
+    const { logps, mask, hidden } = tokenLogps(model, b.rows, settings); // (R, T)
     const shape = logps.shape;
+    if (algorithm === 'ppo') {
+      const rowsOf = (x: Float32Array): number[][] => Array.from({ length: shape[0]! }, (_, i) => Array.from(x.subarray(i * shape[1]!, (i + 1) * shape[1]!)));
+      const policy = ppoLoss({ logps, oldLogps: rowsOf(b.old!), advantages: rowsOf(b.advantages), mask }, { clip: opts.epsilonLow ?? 0.2 });
+      const v = opts.value!;
+      const value = valueLoss({ values: valuesOf(hidden, v.weight), oldValues: rowsOf(b.oldValues!), returns: rowsOf(b.returns!), mask }, { clipValue: v.clipValue });
+      return { loss: add(policy.loss, scale(value.loss, v.vfCoef)), tokens: b.rows.ids.length, metrics: { ...b.metrics, ...policy.metrics, ...value.metrics, 'loss/value': value.loss.item() } };
+    }
     // Without old log-probs (one iteration per batch) the sampling policy is the policy now: TRL's logps.detach().
     const oldLogps = b.old === undefined ? undefined : tensor(b.old, shape, logps.dtype);
     const refLogps = b.ref === undefined ? undefined : tensor(b.ref, shape, logps.dtype);

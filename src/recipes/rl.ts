@@ -21,6 +21,8 @@ import { activationDtype } from './sft.ts';
 import { loraReference, startingWeightsReference, type ReferencePolicy } from './dpo-steps.ts';
 import { RolloutSource, rlStepLoss, type RlPrompt, type Scorer } from './rl-steps.ts';
 import { saveTrained, trainableModel, trainWith, type TrainHooks } from './setup.ts';
+import { keep } from '../tensor/tensor.ts';
+import { zeros } from '../tensor/ops/create.ts';
 
 export interface RlRun {
   result: TrainResult;
@@ -97,15 +99,22 @@ export async function runRl(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<R
   }
 
   // ---- batches, loss, holdout ----
+  // PPO's value head reads the policy's final hidden states; it trains with the policy but is not saved with it.
+  const valueHead = cfg.rl_algorithm === 'ppo' ? keep(zeros([1, trainable.loaded.config.hiddenSize])).requireGrad() : undefined;
+  if (valueHead !== undefined) trainable.params.set('value_head.weight', valueHead);
   const batches = new RolloutSource(model, tokenizer, train, score, reference, {
-    algorithm: cfg.rl_algorithm, generations: cfg.num_generations, maxTokens: cfg.max_completion_length, temperature: cfg.temperature, topP: cfg.top_p, stop,
+    algorithm: cfg.rl_algorithm,
+    ...(valueHead !== undefined ? { value: { weight: valueHead, gamma: cfg.gamma, lam: cfg.lam } } : {}), generations: cfg.num_generations, maxTokens: cfg.max_completion_length, temperature: cfg.temperature, topP: cfg.top_p, stop,
     iterations: cfg.num_iterations, beta: cfg.beta, scaleRewards: cfg.scale_rewards, promptsPerStep: cfg.batch_size, seed: cfg.seed,
     samples: { path: join(cfg.out, 'samples.jsonl'), every: cfg.sample_every },
   });
   const loss = rlStepLoss(
     model,
     cfg.rl_algorithm,
-    { beta: cfg.beta, epsilonLow: cfg.epsilon, epsilonHigh: cfg.epsilon_high ?? cfg.epsilon, lossType: (cfg.loss_type ?? 'bnpo') as 'grpo' | 'bnpo' | 'dr_grpo', maxCompletionLength: cfg.max_completion_length },
+    {
+      beta: cfg.beta, epsilonLow: cfg.epsilon, epsilonHigh: cfg.epsilon_high ?? cfg.epsilon, lossType: (cfg.loss_type ?? 'bnpo') as 'grpo' | 'bnpo' | 'dr_grpo', maxCompletionLength: cfg.max_completion_length,
+      ...(valueHead !== undefined ? { value: { weight: valueHead, vfCoef: cfg.vf_coef, clipValue: cfg.cliprange_value } } : {}),
+    },
     { checkpoint: cfg.gradient_checkpointing, rngs: trainable.rngs, activations: activationDtype(cfg) },
   );
   // Held-out prompts answered greedily, one completion each, scored as training scores: the mean reward.
@@ -127,6 +136,7 @@ export async function runRl(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<R
 
   // ---- save ----
   close();
+  valueHead?.dispose();
   const output = saveTrained(cfg, trainable);
   return { result, output, trainExamples: train.length, holdoutExamples: holdout.length, trainableParams: trainable.trainableParams, holdoutBefore, holdoutAfter };
 }

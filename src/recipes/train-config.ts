@@ -57,7 +57,11 @@ export interface TrainConfig {
   desirable_weight: number;
   undesirable_weight: number;
   center_rewards_coefficient: number;
-  rl_algorithm: 'grpo' | 'rloo';
+  rl_algorithm: 'grpo' | 'rloo' | 'ppo';
+  vf_coef: number;
+  gamma: number;
+  lam: number;
+  cliprange_value: number;
   reward_model?: string;
   reward_adapter?: string;
   reward_fn?: string[];
@@ -128,7 +132,11 @@ export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
   desirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-up answers' },
   undesirable_weight: { type: 'number', min: 0, help: 'kto: weight of thumbs-down answers' },
   center_rewards_coefficient: { type: 'number', min: 0, help: 'reward: weight of mean((r⁺ + r⁻)²), keeping rewards centred on zero' },
-  rl_algorithm: { type: 'choice', choices: ['grpo', 'rloo'], help: 'rl: group-normalised advantages (GRPO) or a leave-one-out baseline (RLOO)' },
+  rl_algorithm: { type: 'choice', choices: ['grpo', 'rloo', 'ppo'], help: "rl: group-normalised advantages (GRPO), a leave-one-out baseline (RLOO), or a value head with GAE (PPO, InstructGPT's)" },
+  vf_coef: { type: 'number', min: 0, help: 'rl ppo: weight of the value loss' },
+  gamma: { type: 'number', min: 0, max: 1, help: 'rl ppo: discount per token' },
+  lam: { type: 'number', min: 0, max: 1, help: 'rl ppo: GAE λ' },
+  cliprange_value: { type: 'number', min: 0, help: 'rl ppo: clip range of the value predictions' },
   reward_model: { type: 'string', help: "rl: a reward model to maximise (a folder from --method reward --finetuning full, or the base of --reward-adapter)" },
   reward_adapter: { type: 'string', help: "rl: a reward model's adapter (from --method reward) on --reward-model" },
   reward_fn: { type: 'list', help: 'rl: reward functions, summed: exact, normalized, regex:PATTERN, sql:DBDIR, file:MODULE (default export (prompt, completion, example) => number); @W weights one' },
@@ -149,7 +157,7 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'model' | 'data' | 'out'> = {
   dropout: 0.05, target_modules: 'all-linear', rslora: false, base_dtype: 'f32', activation_dtype: 'auto', gradient_checkpointing: false,
   train_on_prompt: false, seed: 0, save_every: 100, eval_every: 50, keep_checkpoints: 2, resume: false,
   beta: 0.1, label_smoothing: 0, simpo_gamma: 0.5, rpo_alpha: 0, desirable_weight: 1, undesirable_weight: 1, center_rewards_coefficient: 0,
-  rl_algorithm: 'grpo', num_generations: 4, max_completion_length: 64, temperature: 1, top_p: 1, num_iterations: 1, epsilon: 0.2, scale_rewards: 'group', sample_every: 10,
+  rl_algorithm: 'grpo', vf_coef: 0.1, gamma: 1, lam: 0.95, cliprange_value: 0.2, num_generations: 4, max_completion_length: 64, temperature: 1, top_p: 1, num_iterations: 1, epsilon: 0.2, scale_rewards: 'group', sample_every: 10,
 };
 
 export const TRAIN_KEYS = Object.keys(TRAIN_SPEC) as (keyof TrainConfig)[];
