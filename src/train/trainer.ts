@@ -71,6 +71,8 @@ export interface StepMetrics {
   /** Tokens the step processed (padding included). */
   tokens: number;
   tokens_per_s: number;
+  /** Seconds the step took (batches made included: RL's rollouts are part of it). */
+  step_s: number;
   holdout_loss?: number;
   /** Seconds the holdout evaluation took (steps that evaluate). */
   eval_s?: number;
@@ -188,7 +190,7 @@ export async function train<B>(o: TrainOptions<B>): Promise<TrainResult> {
       }
       const mem = poolStats();
       const m: StepMetrics = {
-        step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / stepSecs, elapsed_s: (performance.now() - start) / 1000,
+        step, loss: lossSum / accum, lr, grad_norm: gradNorm, tokens, tokens_per_s: tokens / stepSecs, step_s: stepSecs, elapsed_s: (performance.now() - start) / 1000,
         live_mb: mib(mem.liveBytes), pooled_mb: mib(mem.pooledBytes), peak_mb: mib(mem.peakHeldBytes),
       };
       if (metricSums.size > 0) m.metrics = Object.fromEntries([...metricSums].map(([k, v]) => [k, v / accum]));
