@@ -62,3 +62,18 @@ test('stop strings: found across pieces, and text that may start one is held bac
   assert.equal(m.safeLength('abc\n'), 3);
   assert.equal(m.safeLength('abc'), 3);
 });
+
+test('unfiltered sampling picks the token whose cumulative mass reaches r·total, the filtered path\'s arithmetic', () => {
+  const rng = new Rng(5);
+  for (let trial = 0; trial < 50; trial++) {
+    const logits = Float32Array.from({ length: 37 + trial }, () => (rng.uniform() - 0.5) * 8);
+    const seed = 100 + trial;
+    const got = sampleToken(Float32Array.from(logits), { temperature: 0.7 }, new Rng(seed));
+    // The same draw by hand: probabilities relative to the maximum, summed in order, the first id whose prefix reaches r.
+    const max = Math.max(...logits);
+    const probs = Array.from(logits, (l) => Math.exp((l - max) / 0.7));
+    let r = new Rng(seed).uniform() * probs.reduce((a, b) => a + b, 0);
+    const want = probs.findIndex((p) => (r -= p) <= 0);
+    assert.equal(got, want === -1 ? probs.length - 1 : want);
+  }
+});

@@ -14,23 +14,12 @@ import { applyLora, loraLayers, unloadLora } from '../adapters/apply.ts';
 import { saveAdapter } from '../adapters/peft.ts';
 import { Rng } from '../tensor/random.ts';
 import { createServing } from '../serve/engine.ts';
-import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { round } from './probes.ts';
+import { benchTokenizer } from './bench-tokenizer.ts';
 import { SMOLLM2_135M } from './decode.ts';
 
 const RANKS = [8, 16, 32, 64, 8, 16, 32, 64];
 const PROMPT = 16;
-
-/** A tokenizer for random weights: every id is a word, none ends generation (streams run their full length). */
-function benchTokenizer(vocab: number): Tokenizer {
-  const word = (id: number): string => ` t${id}`;
-  return {
-    vocabSize: vocab, eosIds: [], addBos: false,
-    encode: () => [], encodeWithOffsets: () => ({ ids: [], offsets: [] }),
-    decode: (ids) => ids.map(word).join(''), tokenToId: () => undefined, idToToken: (id) => word(id),
-    createDecodeStream: () => ({ push: (id: number) => word(id) }) as unknown as ReturnType<Tokenizer['createDecodeStream']>,
-  };
-}
 
 /** Eight PEFT adapters of mixed ranks on every linear layer, written to dir (B random so they change outputs). */
 function writeAdapters(cfg: ModelConfig, dir: string): [string, string][] {

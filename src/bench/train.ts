@@ -1,7 +1,7 @@
 // `whet bench train`: training tokens/s and model-FLOP utilisation (MFU) of a SmolLM2-135M-shaped model at
 // sequence length 512, for LoRA (r=16, all linear layers, frozen bf16 base) and full fine-tuning, each in
 // its own process so its peak resident memory is its own; `--method reward|dpo` adds the preference rows
-// (train-preference.ts) beside a LoRA SFT row at their rows × length.
+// (train-preference.ts) beside a LoRA SFT row at their rows × length; `--method rl` the GRPO row (train-rl.ts).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -32,8 +32,12 @@ const PAIR_ROWS = 2 * PAIRS;
 /** Tokens of the prompt a pair's answers share (no loss on them); the answers fill the rest of SEQ. */
 export const PREFERENCE_PROMPT = SEQ / 4;
 
-export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'all';
-export type RowMethod = 'lora' | 'full' | 'reward' | 'dpo';
+/** The RL row: prompts a step × completions sampled per prompt (a GRPO group), as the recipe's defaults. */
+const RL_PROMPTS = 4;
+export const RL_GENERATIONS = 4;
+
+export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'rl' | 'all';
+export type RowMethod = 'lora' | 'full' | 'reward' | 'dpo' | 'rl';
 
 interface Row {
   method: RowMethod;
@@ -42,9 +46,25 @@ interface Row {
 }
 
 export interface ChildResult {
-  method: RowMethod;
+  method: Exclude<RowMethod, 'rl'>;
   tokens_per_s: number;
   flops_per_token: number;
+  peak_rss_mb: number;
+}
+
+/** The RL row's measurement (train-rl.ts): per-phase seconds are means per timed step. */
+export interface RlChildResult {
+  method: 'rl';
+  prompts: number;
+  generations: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  rollout_tokens_per_s: number;
+  train_tokens_per_s: number;
+  train_flops_per_token: number;
+  generation_s: number;
+  logps_s: number;
+  train_s: number;
   peak_rss_mb: number;
 }
 
@@ -52,9 +72,33 @@ export interface ChildResult {
 function rowsFor(method: TrainMethod): Row[] {
   const sft: Row[] = [{ method: 'lora', batch: BATCH }, { method: 'full', batch: BATCH }];
   const twin: Row[] = method === 'all' && PAIR_ROWS === BATCH ? [] : [{ method: 'lora', batch: PAIR_ROWS }];
+  const rl: Row = { method: 'rl', batch: RL_PROMPTS * RL_GENERATIONS };
   if (method === 'sft') return sft;
-  if (method === 'all') return [...sft, ...twin, { method: 'reward', batch: PAIR_ROWS }, { method: 'dpo', batch: PAIR_ROWS }];
+  if (method === 'rl') return [rl];
+  if (method === 'all') return [...sft, ...twin, { method: 'reward', batch: PAIR_ROWS }, { method: 'dpo', batch: PAIR_ROWS }, rl];
   return [...twin, { method, batch: PAIR_ROWS }];
+}
+
+/** The RL row's line (or JSON object): training tok/s and MFU in the SFT rows' columns, then rollout tok/s and the time split. */
+function rlLine(r: RlChildResult, peak: number, json: boolean): string {
+  const step = r.generation_s + r.logps_s + r.train_s;
+  const share = { generation: r.generation_s / step, logps: r.logps_s / step, train: r.train_s / step };
+  const achieved = r.train_flops_per_token * r.train_tokens_per_s; // FLOP/s of the training phase
+  const mfu = achieved / (peak * 1e9);
+  const seq = r.prompt_tokens + r.completion_tokens;
+  const batch = r.prompts * r.generations;
+  if (json)
+    return JSON.stringify({
+      op: 'train', method: 'rl', seq, batch, prompts: r.prompts, generations: r.generations, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens,
+      rollout_tokens_per_s: round(r.rollout_tokens_per_s), train_tokens_per_s: round(r.train_tokens_per_s), tokens_per_s: round(r.train_tokens_per_s),
+      generation_share: round(share.generation, 3), logps_share: round(share.logps, 3), train_share: round(share.train, 3), step_s: round(step, 3),
+      mfu: round(mfu, 3), peak_rss_mb: Math.round(r.peak_rss_mb), peak_gflops: round(peak),
+    });
+  const pct = (x: number): string => `${(100 * x).toFixed(0)}%`;
+  return (
+    `train ${'rl'.padEnd(6)} seq ${seq} × ${batch}  ${r.train_tokens_per_s.toFixed(0).padStart(6)} tok/s  MFU ${mfu.toFixed(3)} (${(achieved / 1e9).toFixed(1)} of ${peak.toFixed(0)} GFLOP/s peak)  peak RSS ${r.peak_rss_mb.toFixed(0)} MB` +
+    `  rollout ${r.rollout_tokens_per_s.toFixed(1)} tok/s; step ${step.toFixed(2)} s: generation ${pct(share.generation)}, ref log-probs ${pct(share.logps)}, training ${pct(share.train)}`
+  );
 }
 
 export async function benchTrain(opts: { json: boolean; quick: boolean; method?: TrainMethod }): Promise<void> {
@@ -63,9 +107,13 @@ export async function benchTrain(opts: { json: boolean; quick: boolean; method?:
   const which = opts.method ?? 'sft';
   const peak = fmaPeakGflops(addon, addon.numThreads(), opts.quick ? 0.2 : 1);
   process.stderr.write(`bench train: SmolLM2-135M shape, batch ${BATCH} × seq ${SEQ}, isa ${addon.isa()}, threads ${addon.numThreads()}, FMA peak ${peak.toFixed(1)} GFLOP/s\n`);
-  if (which !== 'sft')
+  if (which !== 'sft' && which !== 'rl')
     process.stderr.write(
       `preference rows: ${PAIRS} pair${PAIRS > 1 ? 's' : ''} a step = ${PAIR_ROWS} rows (chosen, rejected) × seq ${SEQ}, a ${PREFERENCE_PROMPT}-token prompt shared; peak RSS against LoRA SFT at ${PAIR_ROWS} × ${SEQ}; tok/s counts both answers, DPO's FLOPs include its reference forward (adapter off)\n`,
+    );
+  if (which === 'rl' || which === 'all')
+    process.stderr.write(
+      `rl row: GRPO, LoRA as above, ${RL_PROMPTS} prompts × ${RL_GENERATIONS} completions a step (seq = prompt + completion tokens), random rewards, reference = adapter off (β 0.04); rollout tok/s = completion tokens / generation s; tok/s and MFU = the training phase (prompt + completion rows, loss forward + backward + AdamW)\n`,
     );
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/whet.js');
   const done: (Row & { r: ChildResult })[] = [];
@@ -73,7 +121,12 @@ export async function benchTrain(opts: { json: boolean; quick: boolean; method?:
     const { method, batch } = row;
     const child = spawnSync(process.execPath, [bin, 'bench', 'train-child', method, String(batch), ...(opts.quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (child.status !== 0) throw new WhetError(`bench train (${method}) failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const r = JSON.parse(child.stdout.trim().split('\n').pop()!) as ChildResult;
+    const last = JSON.parse(child.stdout.trim().split('\n').pop()!) as ChildResult | RlChildResult;
+    if (last.method === 'rl') {
+      process.stdout.write(rlLine(last, peak, opts.json) + '\n');
+      continue;
+    }
+    const r = last;
     done.push({ ...row, r });
     const mfu = (r.flops_per_token * r.tokens_per_s) / (peak * 1e9);
     const preference = method === 'reward' || method === 'dpo';

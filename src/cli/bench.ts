@@ -16,12 +16,13 @@ export async function benchCommand(argv: string[]): Promise<number> {
     // Internal: one row of `bench train`, in its own process so that its peak memory is its own.
     const [, method, row] = argv;
     const quick = argv.includes('--quick');
-    const batch = Number(row); // lora, full, reward, dpo: sequences a step
+    const batch = Number(row); // lora, full, reward, dpo: sequences a step; rl: completions a step
     if (method === 'realistic') await (await import('../bench/train-realistic.ts')).benchTrainRealisticChild(JSON.parse(row!), quick);
-    else if (!Number.isInteger(batch) || batch < 1) throw new UsageError('usage: whet bench train-child lora|full|reward|dpo BATCH, or realistic ROW');
+    else if (!Number.isInteger(batch) || batch < 1) throw new UsageError('usage: whet bench train-child lora|full|reward|dpo|rl BATCH, or realistic ROW');
     else if (method === 'lora' || method === 'full') await (await import('../bench/train.ts')).benchTrainChild(method, quick, batch);
     else if ((method === 'reward' || method === 'dpo') && batch % 2 === 0) await (await import('../bench/train-preference.ts')).benchPreferenceChild(method, quick, batch);
-    else throw new UsageError('usage: whet bench train-child lora|full|reward|dpo BATCH (reward, dpo: an even BATCH), or realistic ROW');
+    else if (method === 'rl') await (await import('../bench/train-rl.ts')).benchRlChild(quick, batch);
+    else throw new UsageError('usage: whet bench train-child lora|full|reward|dpo|rl BATCH (reward, dpo: an even BATCH), or realistic ROW');
     return 0;
   }
   const parsed = parseCommand(benchSpec, argv);

@@ -245,7 +245,7 @@ export const benchSpec: CommandSpec = {
     json: { type: 'boolean', help: 'one JSON object per result line' },
     quick: { type: 'boolean', help: 'fewer repetitions (a smoke run, noisier figures)' },
     realistic: { type: 'boolean', help: 'bench train: a real run (variable lengths, batch 8, holdout) against fixed shapes and the memory estimate' },
-    method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'all'], default: 'sft', help: 'bench train: which training to time (reward, dpo: LoRA, beside LoRA SFT at the same rows × length; all: every row)' },
+    method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'rl', 'all'], default: 'sft', help: 'bench train: which training to time (reward, dpo: LoRA, beside LoRA SFT at the same rows × length; rl: LoRA GRPO, rollout and training tok/s; all: every row)' },
   },
   examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench decode --json'],
 };

@@ -32,6 +32,7 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   if (temperature <= 0) return argmax(logits);
 
   const filtered = (opts.topK ?? 0) > 0 || (opts.topP ?? 1) < 1 || (opts.minP ?? 0) > 0;
+  if (!filtered) return sampleAll(logits, temperature, rng);
   // Candidates most likely first when a filter will cut the tail (sorting the whole vocabulary otherwise is wasted work).
   let ids = filtered ? Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]!) : Array.from(logits.keys());
   const topK = opts.topK ?? 0;
@@ -63,4 +64,24 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
     if (r <= 0) return ids[i]!;
   }
   return ids[ids.length - 1]!;
+}
+
+/**
+ * Samples from the whole vocabulary: the unfiltered path of sampleToken with the same arithmetic in the same order
+ * (so the same token for the same draw), in typed arrays — RL samples at temperature 1 for every completion token.
+ */
+function sampleAll(logits: Float32Array, temperature: number, rng: Rng): number {
+  const maxLogit = logits[argmax(logits)]!;
+  const probs = new Float64Array(logits.length);
+  let total = 0;
+  for (let id = 0; id < logits.length; id++) {
+    probs[id] = Math.exp((logits[id]! - maxLogit) / temperature);
+    total += probs[id]!;
+  }
+  let r = rng.uniform() * total;
+  for (let id = 0; id < probs.length; id++) {
+    r -= probs[id]!;
+    if (r <= 0) return id;
+  }
+  return probs.length - 1;
 }
