@@ -174,11 +174,18 @@ export class Engine implements ServingEngine {
     }
   }
 
-  /** One chunk of the first admitted prompt; a finished prefill starts its n samples. */
+  /**
+   * Prefill of admitted prompts, prefillChunk tokens a step in all: short prompts arriving together all start in
+   * one step (a burst of requests joins the decode batch at once); a long one goes on over several steps.
+   */
   private prefillStep(): void {
-    const job = this.prefilling[0];
-    if (job === undefined) return;
-    const end = Math.min(job.prompt.length, job.prefilled + this.opts.prefillChunk);
+    let budget = this.opts.prefillChunk;
+    while (budget > 0 && this.prefilling.length > 0) budget -= this.prefillChunkOf(this.prefilling[0]!, budget);
+  }
+
+  /** Up to `budget` tokens of a job's prompt; a finished prefill starts its n samples. Returns the tokens run. */
+  private prefillChunkOf(job: Job, budget: number): number {
+    const end = Math.min(job.prompt.length, job.prefilled + budget);
     const ids = Int32Array.from(job.prompt.slice(job.prefilled, end));
     this.routing.route(new Int32Array(ids.length).fill(job.slot));
     const logits = tidy(() => {
@@ -187,8 +194,9 @@ export class Engine implements ServingEngine {
       const last = narrow(reshape(h, [ids.length, this.loaded.config.hiddenSize]), 0, ids.length - 1, 1); // (1, D)
       return Float32Array.from(this.loaded.model.logits(last).f); // (V)
     });
+    const ran = end - job.prefilled;
     job.prefilled = end;
-    if (logits === undefined) return;
+    if (logits === undefined) return ran;
     this.prefilling.shift();
     const seed = job.req.seed ?? Math.floor(Math.random() * 2 ** 32);
     const stops = new StopMatcher(job.req.stop);
@@ -209,6 +217,7 @@ export class Engine implements ServingEngine {
       }
     }
     this.count(job.req.n);
+    return ran;
   }
 
   /** One token for every running sequence: one forward over all of them, each row its own cache and adapter. */
