@@ -74,7 +74,8 @@ export async function benchServe(opts: { json: boolean; quick: boolean }): Promi
       else process.stdout.write(`serve streams ${String(streams).padStart(2)}  adapters ${spread}  ${tps.toFixed(1).padStart(7)} tok/s${streams > 1 ? `  ${(tps / rows[0]!.tps).toFixed(2)}× 1 stream` : ''}\n`);
     }
 
-    // Switch cost: one request at a time, 1 new token; the same adapter as the request before, or another.
+    // Switch cost: one request at a time, 1 new token; the same adapter as the request before, or another of the
+    // same rank (a0 and a4, both rank 8), so that only the switch differs.
     const same: number[] = [];
     const switched: number[] = [];
     const ttft = async (adapter: string, i: number): Promise<number> => {
@@ -84,9 +85,9 @@ export async function benchServe(opts: { json: boolean; quick: boolean }): Promi
     };
     const rounds = opts.quick ? 20 : 300;
     for (let i = 0; i < rounds; i++) {
-      switched.push(await ttft('a0', i)); // after a1
+      switched.push(await ttft('a0', i)); // after a4
       same.push(await ttft('a0', i)); // after a0
-      switched.push(await ttft('a1', i)); // after a0
+      switched.push(await ttft('a4', i)); // after a0
     }
     close();
     const tps = (s: number, a: number): number => rows.find((r) => r.streams === s && r.adapters === a)!.tps;
