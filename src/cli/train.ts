@@ -5,9 +5,8 @@ import { runReward } from '../recipes/reward.ts';
 import { runDpo } from '../recipes/dpo.ts';
 import { runKto } from '../recipes/kto.ts';
 import { runRl } from '../recipes/rl.ts';
-import type { TrainHooks } from '../recipes/setup.ts';
+import type { RecipeRun, TrainHooks } from '../recipes/setup.ts';
 import type { TrainConfig } from '../recipes/train-config.ts';
-import type { TrainResult } from '../train/trainer.ts';
 import { flagOf, resolveTrainConfig, TRAIN_KEYS } from '../recipes/train-config.ts';
 import { parseCommand } from './options.ts';
 import { trainSpec } from './specs.ts';
@@ -81,18 +80,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
 /** The step metrics the progress bar shows beside the loss. */
 const BAR_METRICS = new Set(['accuracy', 'rewards/accuracies', 'rewards/margins', 'kl', 'reward', 'clip_ratio/region_mean']);
 
-interface MethodRun {
-  result: TrainResult;
-  output: string;
-  trainableParams: number;
-  trainExamples: number;
-  holdoutExamples: number;
-  holdoutBefore?: { loss: number; metrics?: Record<string, number> };
-  holdoutAfter?: { loss: number; metrics?: Record<string, number> };
-}
-
 /** Runs the recipe of cfg.method; its summary in one shape. */
-async function runMethod(cfg: TrainConfig, hooks: TrainHooks): Promise<MethodRun> {
+async function runMethod(cfg: TrainConfig, hooks: TrainHooks): Promise<RecipeRun> {
   switch (cfg.method) {
     case 'sft': {
       const r = await runSft(cfg, hooks);

@@ -34,6 +34,30 @@ export function sameResult(gold: readonly string[], predicted: readonly string[]
 }
 
 /**
+ * Where a string literal, quoted name or comment starting at i ends (the index after it), or -1 when none starts
+ * there: what SQL scanners skip so that a ';', a parenthesis or a keyword inside one does not count.
+ */
+export function skipQuotedOrComment(sql: string, i: number): number {
+  const c = sql[i];
+  if (c === "'" || c === '"' || c === '`' || c === '[') {
+    const close = c === '[' ? ']' : c;
+    let j = i + 1;
+    // A doubled quote inside a literal is an escaped quote, not its end.
+    while (j < sql.length && !(sql[j] === close && sql[j + 1] !== close)) j += sql[j] === close ? 2 : 1;
+    return j + 1;
+  }
+  if (c === '-' && sql[i + 1] === '-') {
+    const nl = sql.indexOf('\n', i);
+    return nl === -1 ? sql.length : nl + 1;
+  }
+  if (c === '/' && sql[i + 1] === '*') {
+    const end = sql.indexOf('*/', i + 2);
+    return end === -1 ? sql.length : end + 2;
+  }
+  return -1;
+}
+
+/**
  * Whether the statement ends in an ORDER BY that orders its result: one outside every parenthesis
  * (so not a subquery's, nor a window's `OVER (ORDER BY …)`), string literal, quoted name or comment.
  */
@@ -42,19 +66,10 @@ export function hasTopLevelOrderBy(sql: string): boolean {
   let prevWord = '';
   for (let i = 0; i < sql.length; ) {
     const c = sql[i]!;
-    if (c === "'" || c === '"' || c === '`' || c === '[') {
-      const close = c === '[' ? ']' : c;
-      let j = i + 1;
-      // A doubled quote inside a literal is an escaped quote, not its end.
-      while (j < sql.length && !(sql[j] === close && sql[j + 1] !== close)) j += sql[j] === close ? 2 : 1;
-      i = j + 1;
-      prevWord = '';
-    } else if (c === '-' && sql[i + 1] === '-') {
-      const nl = sql.indexOf('\n', i);
-      i = nl === -1 ? sql.length : nl + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end === -1 ? sql.length : end + 2;
+    const skipped = skipQuotedOrComment(sql, i);
+    if (skipped !== -1) {
+      if (c !== '-' && c !== '/') prevWord = '';
+      i = skipped;
     } else if (c === '(' || c === ')') {
       depth += c === '(' ? 1 : -1;
       i++;

@@ -2,31 +2,19 @@
 // (typically continuing an SFT adapter), preference pairs read and tokenised, the reference chosen (LoRA: the same
 // weights with the starting adapter or none; full: log-probs cached before training), the shared loop with TRL's
 // metrics per step, holdout loss and reward accuracy, the adapter or model saved.
-import type { TrainResult } from '../train/trainer.ts';
 import type { TrainConfig } from './train-config.ts';
 import type { DpoLossType } from '../train/preference-loss.ts';
 import { activationDtype } from './sft.ts';
 import { preferencePairs } from './preference-data.ts';
 import { averagesLogps, cachedReferenceLogps, dpoStepLoss, evaluateDpo, loraReference, pairBatchSource, type DpoStepOptions, type ReferencePolicy } from './dpo-steps.ts';
-import { saveTrained, trainableModel, trainWith, type TrainHooks } from './setup.ts';
-
-export interface PreferenceRun {
-  result: TrainResult;
-  output: string;
-  trainExamples: number;
-  holdoutExamples: number;
-  trainableParams: number;
-  /** The holdout's loss and metrics before and after training (rewards/accuracies, rewards/margins, …). */
-  holdoutBefore?: { loss: number; metrics: Record<string, number> };
-  holdoutAfter?: { loss: number; metrics: Record<string, number> };
-}
+import { saveTrained, trainableModel, trainWith, type RecipeRun, type TrainHooks } from './setup.ts';
 
 /** TRL's DPO settings from the run's config. */
 export function dpoOptions(cfg: TrainConfig): DpoStepOptions {
   return { loss: (cfg.loss_type ?? 'sigmoid') as DpoLossType, beta: cfg.beta, labelSmoothing: cfg.label_smoothing, simpoGamma: cfg.simpo_gamma, rpoAlpha: cfg.rpo_alpha };
 }
 
-export async function runDpo(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<PreferenceRun> {
+export async function runDpo(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<RecipeRun> {
   const log = hooks.log ?? (() => {});
   // ---- model ----
   const trainable = trainableModel(cfg, { log });

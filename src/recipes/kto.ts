@@ -5,11 +5,10 @@ import type { TrainConfig } from './train-config.ts';
 import { activationDtype } from './sft.ts';
 import { feedbackExamples } from './preference-data.ts';
 import { cachedReferenceLogps, loraReference, type ReferencePolicy } from './dpo-steps.ts';
-import type { PreferenceRun } from './dpo.ts';
 import { evaluateKto, feedbackBatchSource, ktoStepLoss } from './kto-steps.ts';
-import { saveTrained, trainableModel, trainWith, type TrainHooks } from './setup.ts';
+import { saveTrained, trainableModel, trainWith, type RecipeRun, type TrainHooks } from './setup.ts';
 
-export async function runKto(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<PreferenceRun> {
+export async function runKto(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<RecipeRun> {
   const log = hooks.log ?? (() => {});
   // ---- model ----
   const trainable = trainableModel(cfg, { log });

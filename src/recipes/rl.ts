@@ -15,25 +15,13 @@ import { judgeAnswers } from '../eval/win-rate.ts';
 import { generate } from '../generate/generate.ts';
 import { withLoraEval } from '../adapters/apply.ts';
 import { rewardFunctions } from '../rl/rewards.ts';
-import type { TrainResult } from '../train/trainer.ts';
 import type { TrainConfig } from './train-config.ts';
 import { activationDtype } from './sft.ts';
 import { loraReference, startingWeightsReference, type ReferencePolicy } from './dpo-steps.ts';
 import { RolloutSource, rlStepLoss, type RlPrompt, type Scorer } from './rl-steps.ts';
-import { saveTrained, trainableModel, trainWith, type TrainHooks } from './setup.ts';
+import { saveTrained, trainableModel, trainWith, type RecipeRun, type TrainHooks } from './setup.ts';
 import { keep } from '../tensor/tensor.ts';
 import { zeros } from '../tensor/ops/create.ts';
-
-export interface RlRun {
-  result: TrainResult;
-  output: string;
-  trainExamples: number;
-  holdoutExamples: number;
-  trainableParams: number;
-  /** Mean reward of greedy answers to the held-out prompts, before and after (as `loss`: minus the reward). */
-  holdoutBefore?: { loss: number; metrics: Record<string, number> };
-  holdoutAfter?: { loss: number; metrics: Record<string, number> };
-}
 
 /** The reward of completions: a reward model's score and/or reward functions, summed with their weights. */
 async function scorerOf(cfg: TrainConfig, log: (line: string) => void): Promise<{ score: Scorer; close: () => void }> {
@@ -68,7 +56,7 @@ async function scorerOf(cfg: TrainConfig, log: (line: string) => void): Promise<
   };
 }
 
-export async function runRl(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<RlRun> {
+export async function runRl(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<RecipeRun> {
   const log = hooks.log ?? (() => {});
   // ---- model and rewards ----
   const trainable = trainableModel(cfg, { log });

@@ -20,6 +20,19 @@ export interface TrainHooks {
   log?: (line: string) => void;
 }
 
+/** What a recipe's run returns: the trainer's result, where the weights went, and the holdout before and after. */
+export interface RecipeRun {
+  result: TrainResult;
+  /** The adapter folder (LoRA) or model folder (full) written. */
+  output: string;
+  trainExamples: number;
+  holdoutExamples: number;
+  trainableParams: number;
+  /** The holdout's loss (and the method's metrics) before and after training. */
+  holdoutBefore?: { loss: number; metrics?: Record<string, number> };
+  holdoutAfter?: { loss: number; metrics?: Record<string, number> };
+}
+
 export interface TrainableModel {
   loaded: LoadedModel;
   /** The adapter's settings (LoRA runs): cfg's, or those of the adapter it continues. */
