@@ -174,6 +174,8 @@ export const trainSpec: CommandSpec = {
     'whet train --method reward --model smollm2.gguf --data pairs.jsonl --out runs/rm',
     'whet train --method dpo --model smollm2.gguf --adapter runs/sft/adapter --data pairs.jsonl --out runs/dpo --beta 0.1',
     'whet train --method kto --model smollm2.gguf --adapter runs/sft/adapter --data thumbs.jsonl --out runs/kto',
+    "whet train --method rl --model smollm2.gguf --adapter runs/sft/adapter --data prompts.jsonl --reward-fn exact --reward-fn 'regex:^\\d+$@0.2' --out runs/grpo",
+    'whet train --method rl --rl-algorithm ppo --model smollm2.gguf --data prompts.jsonl --reward-model runs/rm-full/model --out runs/ppo',
   ],
 };
 
