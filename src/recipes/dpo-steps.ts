@@ -123,16 +123,6 @@ export function averagesLogps(loss: DpoOptions['loss']): boolean {
 /** DPO's settings, with TRL's rpo_alpha: the weight of the chosen answers' mean NLL added to the loss (RPO). */
 export type DpoStepOptions = DpoOptions & { rpoAlpha?: number };
 
-/** Answer tokens per row (R). */
-function answerTokens(rows: Batch): Float32Array {
-  const targets = nextTokenTargets(rows);
-  const counts = new Float32Array(rows.batch);
-  targets.forEach((t, i) => {
-    if (t !== IGNORE_INDEX) counts[Math.floor(i / rows.time)]!++;
-  });
-  return counts;
-}
-
 /**
  * The DPO step for the trainer: policy and reference log-probs of a pair batch, the loss and TRL's metrics. With
  * rpoAlpha the chosen answers' NLL per token joins the loss: DPO alone may push the rejected answer down by
@@ -142,7 +132,8 @@ export function dpoStepLoss(model: LlamaModel, opts: DpoStepOptions, reference?:
   const average = averagesLogps(opts.loss);
   return (b) => {
     const pairs = b.rows.batch / 2;
-    const policy = answerLogps(model, b.rows, average, settings); // (2B)
+    const { logps: perToken, mask } = tokenLogps(model, b.rows, settings); // (2B, T)
+    const policy = sequenceLogps(perToken, mask, average); // (2B)
     const ref = opts.loss === 'simpo' ? undefined : referenceOf(model, b, average, reference); // (2B)
     const half = (t: Tensor, i: number): Tensor => narrow(t, 0, i * pairs, pairs); // (B)
     const { loss, metrics } = dpoLoss(
@@ -150,10 +141,8 @@ export function dpoStepLoss(model: LlamaModel, opts: DpoStepOptions, reference?:
       opts,
     );
     if (opts.rpoAlpha === undefined || opts.rpoAlpha === 0) return { loss, tokens: b.rows.ids.length, metrics: { ...metrics } };
-    const counts = answerTokens(b.rows).subarray(0, pairs); // (B)
-    const total = counts.reduce((a, c) => a + c, 0);
-    const chosenSums = average ? mul(half(policy, 0), tensor(counts, [pairs])) : half(policy, 0); // (B)
-    const nll = scale(sum(chosenSums), -1 / total);
+    const chosenMask = half(mask, 0); // (B, T)
+    const nll = scale(sum(mul(half(perToken, 0), chosenMask)), -1 / chosenMask.toArray().reduce((a, v) => a + v, 0));
     return { loss: add(loss, scale(nll, opts.rpoAlpha)), tokens: b.rows.ids.length, metrics: { ...metrics, nll_loss: nll.item() } };
   };
 }

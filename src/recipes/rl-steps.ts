@@ -4,7 +4,8 @@
 import { appendFileSync } from 'node:fs';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { padBatch, type Batch } from '../data/batch.ts';
+import { nextTokenTargets, padBatch, type Batch } from '../data/batch.ts';
+import { IGNORE_INDEX } from '../tensor/ops/loss.ts';
 import { DataIterator, type IteratorState } from '../data/iterator.ts';
 import type { Prompt } from '../data/preference.ts';
 import { withLoraEval } from '../adapters/apply.ts';
@@ -144,7 +145,7 @@ export class RolloutSource implements BatchSource<RlBatch> {
     const old = this.s.iterations > 1 || this.s.algorithm === 'ppo' || (this.s.algorithm === 'rloo' && this.s.beta > 0) ? perToken(() => tokenLogps(this.model, rows).logps) : undefined;
     const ref = this.s.beta > 0 && this.reference !== undefined ? this.reference(() => tidy(() => Float32Array.from(tokenLogps(this.model, rows).logps.f))) : undefined;
     const table = (x: Float32Array): number[][] => Array.from({ length: rows.batch }, (_, i) => Array.from(x.subarray(i * rows.time, (i + 1) * rows.time)));
-    const mask = Array.from({ length: rows.batch }, (_, i) => Array.from({ length: rows.time }, (_, t) => (t + 1 < rows.time && rows.labels[i * rows.time + t + 1]! >= 0 ? 1 : 0)));
+    const mask = table(Float32Array.from(nextTokenTargets(rows), (t) => (t === IGNORE_INDEX ? 0 : 1))); // as tokenLogps masks
     // RLOO (as TRL's) charges β·Σ(old − ref) in each reward before the leave-one-out baseline; GRPO keeps its KL in
     // the loss; PPO charges it per token and spreads the score back over the tokens with GAE on its value head.
     if (this.s.algorithm === 'ppo') return this.ppoBatch(rows, rollouts, rewards, table, mask, old!, ref, genSecs, rewardSecs);
@@ -235,10 +236,10 @@ export function rlStepLoss(model: LlamaModel, algorithm: 'grpo' | 'rloo' | 'ppo'
     const { logps, mask, hidden } = tokenLogps(model, b.rows, settings); // (R, T)
     const shape = logps.shape;
     if (algorithm === 'ppo') {
-      const rowsOf = (x: Float32Array): number[][] => Array.from({ length: shape[0]! }, (_, i) => Array.from(x.subarray(i * shape[1]!, (i + 1) * shape[1]!)));
-      const policy = ppoLoss({ logps, oldLogps: rowsOf(b.old!), advantages: rowsOf(b.advantages), mask }, { clip: opts.epsilonLow ?? 0.2 });
+      const table = (x: Float32Array): Tensor => tensor(x, shape, logps.dtype); // (R, T)
+      const policy = ppoLoss({ logps, oldLogps: table(b.old!), advantages: table(b.advantages), mask }, { clip: opts.epsilonLow ?? 0.2 });
       const v = opts.value!;
-      const value = valueLoss({ values: valuesOf(hidden, v.weight), oldValues: rowsOf(b.oldValues!), returns: rowsOf(b.returns!), mask }, { clipValue: v.clipValue });
+      const value = valueLoss({ values: valuesOf(hidden, v.weight), oldValues: table(b.oldValues!), returns: table(b.returns!), mask }, { clipValue: v.clipValue });
       return { loss: add(policy.loss, scale(value.loss, v.vfCoef)), tokens: b.rows.ids.length, metrics: { ...b.metrics, ...policy.metrics, ...value.metrics, 'loss/value': value.loss.item() } };
     }
     // Without old log-probs (one iteration per batch) the sampling policy is the policy now: TRL's logps.detach().

@@ -8,6 +8,7 @@ import { modelContext } from '../model/context.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { splitExamples } from '../data/read.ts';
 import type { Prompt } from '../data/preference.ts';
+import type { Example } from '../data/formats.ts';
 import { readPrompts, promptExample } from '../eval/prompts.ts';
 import { defaultStopStrings, evalPrompt } from '../eval/predict.ts';
 import { loadRewardModel } from '../eval/reward.ts';
@@ -64,19 +65,22 @@ export async function runRl(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<R
   const { score, close } = await scorerOf(cfg, log);
 
   // ---- prompts ----
-  const read = (path: string): RlPrompt[] => {
+  /** A file's prompts, and each as an example (its reference answer, if any, suggests stop strings). */
+  const read = (path: string): { prompts: RlPrompt[]; examples: Example[] } => {
     const set = readPrompts(path);
     if (set.errorCount > 0) log(`${path}: ${set.errorCount} rows left out as invalid, e.g.\n  ${set.errors.slice(0, 5).join('\n  ')}`);
-    return set.items.map((item, i) => ({ ids: evalPrompt(promptExample(item), tokenizer, i).ids, prompt: item.prompt, row: item.row }));
+    const examples = set.items.map(promptExample);
+    return { prompts: set.items.map((item, i) => ({ ids: evalPrompt(examples[i]!, tokenizer, i).ids, prompt: item.prompt, row: item.row })), examples };
   };
-  let train = read(cfg.data);
+  const data = read(cfg.data);
+  let train = data.prompts;
   let holdout: RlPrompt[] = [];
-  if (cfg.holdout !== undefined) holdout = read(cfg.holdout);
+  if (cfg.holdout !== undefined) holdout = read(cfg.holdout).prompts;
   else if (cfg.holdout_fraction > 0 && train.length >= 20) ({ train, holdout } = splitExamples(train, cfg.holdout_fraction, cfg.seed));
   const context = modelContext(trainable.loaded.config);
   const tooLong = train.filter((p) => p.ids.length + cfg.max_completion_length > context).length;
   if (tooLong > 0) throw new WhetError(`${cfg.data}: ${tooLong} prompts leave no room for ${cfg.max_completion_length} completion tokens in the context of ${context}`);
-  const stop = defaultStopStrings(readPrompts(cfg.data).items.map(promptExample), tokenizer);
+  const stop = defaultStopStrings(data.examples, tokenizer);
   log(`data: ${train.length} prompts, ${cfg.batch_size} a step × ${cfg.num_generations} completions of at most ${cfg.max_completion_length} tokens${stop.length > 0 ? ` (stop ${JSON.stringify(stop)})` : ''}; holdout ${holdout.length}`);
 
   // ---- reference ----
