@@ -1,6 +1,10 @@
 // N-API entry point: thread-pool and ISA controls, plus each kernel group's registrations.
 #include <napi.h>
 
+#include <sys/mman.h>
+
+#include <cstdint>
+
 #include "isa.h"
 #include "threadpool.h"
 
@@ -34,12 +38,24 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), whet::set_active_isa(isa));
 }
 
+// Asks the kernel to back the typed array's whole 2 MiB pages with huge pages (before it is written).
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  auto begin = reinterpret_cast<uintptr_t>(arr.ArrayBuffer().Data()) + arr.ByteOffset();
+  auto end = begin + arr.ByteLength();
+  constexpr uintptr_t kHuge = 2u << 20;
+  uintptr_t b = (begin + kHuge - 1) & ~(kHuge - 1), e = end & ~(kHuge - 1);
+  bool ok = b < e && madvise(reinterpret_cast<void*>(b), e - b, MADV_HUGEPAGE) == 0;
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("isa", Napi::Function::New(env, GetIsa));
   exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages));
   whet::RegisterGemm(env, exports);
   whet::RegisterKernels(env, exports);
   whet::RegisterAttention(env, exports);
