@@ -84,7 +84,7 @@ test('the bash completion script completes verbs, sub-verbs, options and choice 
     assert.deepEqual(complete('whet', 'data', 'inspect', '--m').sort(), ['--max-len', '--model']);
     assert.deepEqual(complete('whet', 'eval', '--metric', 's').sort(), ['scorer', 'sql']);
     assert.ok(complete('whet', 'train', '--no-').includes('--no-group-by-length'));
-    assert.deepEqual(complete('whet', 'generate', '--dtype', ''), ['f32', 'bf16']);
+    assert.deepEqual(complete('whet', 'generate', '--dtype', ''), ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -265,11 +265,11 @@ test('malformed files are clear WhetErrors', () => {
 });
 
 test('types that cannot be decoded are named; the writer validates its input', () => {
-  const path = handMade({ tensors: [{ name: 'q', ne: [256], type: 12, offset: 0 }], data: new Uint8Array(160) });
+  const path = handMade({ tensors: [{ name: 'q', ne: [256], type: 13, offset: 0 }], data: new Uint8Array(192) });
   const f = readGguf(path);
-  assert.equal(f.tensors[0].type, 'Q4_K');
-  assert.equal(f.tensors[0].byteLength, 144);
-  throwsWhet(() => readGgufTensor(f, f.tensors[0]), /tensor 'q' is Q4_K, which cannot be decoded/);
+  assert.equal(f.tensors[0].type, 'Q5_K');
+  assert.equal(f.tensors[0].byteLength, 176);
+  throwsWhet(() => readGgufTensor(f, f.tensors[0]), /tensor 'q' is Q5_K, which cannot be decoded/);
 
   const t = (o: Partial<GgufWriteTensor>): GgufWriteTensor[] => [{ name: 'w', shape: [2], type: 'F32', data: new Float32Array(2), ...o }];
   throwsWhet(() => writeGguf(fresh(), { metadata: {}, tensors: t({ type: 'F16' }) }), /'w': F16 data must be a Uint16Array/);

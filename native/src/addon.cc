@@ -13,6 +13,7 @@ void RegisterGemm(Napi::Env env, Napi::Object exports);
 void RegisterKernels(Napi::Env env, Napi::Object exports);
 void RegisterAttention(Napi::Env env, Napi::Object exports);
 void RegisterLoraKernels(Napi::Env env, Napi::Object exports);
+void RegisterQuant(Napi::Env env, Napi::Object exports);
 }  // namespace whet
 
 namespace {
@@ -60,6 +61,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   whet::RegisterKernels(env, exports);
   whet::RegisterAttention(env, exports);
   whet::RegisterLoraKernels(env, exports);
+  whet::RegisterQuant(env, exports);
   return exports;
 }
 

@@ -41,6 +41,7 @@ class Args {
 
   Arr<float> f32(size_t i, const char* name) { return typed<float>(i, name, napi_float32_array, "a Float32Array"); }
   Arr<uint16_t> u16(size_t i, const char* name) { return typed<uint16_t>(i, name, napi_uint16_array, "a Uint16Array"); }
+  Arr<uint8_t> u8(size_t i, const char* name) { return typed<uint8_t>(i, name, napi_uint8_array, "a Uint8Array"); }
   Arr<int32_t> i32(size_t i, const char* name) { return typed<int32_t>(i, name, napi_int32_array, "an Int32Array"); }
   Arr<double> f64(size_t i, const char* name) { return typed<double>(i, name, napi_float64_array, "a Float64Array"); }
 

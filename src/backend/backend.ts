@@ -9,6 +9,8 @@
 // - Outputs never alias inputs unless the op says so; elementwise ops (binary, unary, affine) allow
 //   the output to alias an input of the output's own shape and layout (in-place updates).
 
+import type { QuantDType } from '../tensor/dtype.ts';
+
 export type FloatArray = Float32Array | Float64Array;
 export type Bf16Array = Uint16Array;
 export type WeightArray = FloatArray | Bf16Array;
@@ -25,6 +27,17 @@ export interface MatmulArgs {
   c: FloatArray; cOffset: number; strideC: number;
   batch: number; m: number; n: number; k: number;
   accumulate: boolean; // C += A·B instead of C = A·B
+}
+
+export interface QuantMatmulArgs {
+  // C (m×n) = A (m×k) · op(W), W frozen quantised blocks (GGUF layout, each row whole blocks): transW, W is n×k (a
+  // linear layer's forward, x·Wᵀ); else W is k×n (the gradient to x through it, g·W). A and C dense f32 at offsets.
+  // Products with few rows (decode) may quantise A's rows to int8 blocks, as llama.cpp does.
+  a: Float32Array; aOffset: number;
+  w: Uint8Array; type: QuantDType; transW: boolean;
+  c: Float32Array; cOffset: number;
+  m: number; n: number; k: number;
+  accumulate: boolean;
 }
 
 export interface AttentionArgs {
@@ -66,6 +79,9 @@ export interface Backend {
 
   // ---- matmul ----
   matmul(args: MatmulArgs): void;
+  matmulQuant(args: QuantMatmulArgs): void;
+  /** out (rows.length, rowLength) = the values of rows `rows` of a quantised matrix w with rows of rowLength (an embedding lookup). */
+  dequantRows(w: Uint8Array, type: QuantDType, rowLength: number, rows: Int32Array, out: Float32Array): void;
 
   // ---- elementwise ----
   /** out[idx] = a[aOffset + idx·aStrides] op b[bOffset + idx·bStrides] over outShape (stride 0 = broadcast); out contiguous. */

@@ -1,12 +1,20 @@
-// Native matmul: the addon's blocked GEMM (AVX-512/AVX2/scalar, threaded), with bf16 weights converted while packing.
+// Native matmul: the addon's blocked GEMM (AVX-512/AVX2/scalar, threaded), with bf16 weights converted while packing,
+// and its products with quantised weights (int8 dot products for few rows, dequantised slabs for many).
 import type { Backend } from './backend.ts';
 import type { NativeAddon } from './addon.ts';
+import { QUANT_TYPE_IDS } from './quant-ids.ts';
 
-export function nativeMatmul(addon: NativeAddon): Pick<Backend, 'matmul'> {
-  const gemm = addon.gemm;
+export function nativeMatmul(addon: NativeAddon): Pick<Backend, 'matmul' | 'matmulQuant' | 'dequantRows'> {
+  const { gemm, qgemm, dequantRows } = addon;
   return {
     matmul({ a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate }) {
       gemm(a, aOffset, strideA, transA, b, bOffset, strideB, transB, c, cOffset, strideC, batch, m, n, k, accumulate);
+    },
+    matmulQuant({ a, aOffset, w, type, transW, c, cOffset, m, n, k, accumulate }) {
+      qgemm(a, aOffset, w, QUANT_TYPE_IDS[type], transW, c, cOffset, m, n, k, accumulate);
+    },
+    dequantRows(w, type, rowLength, rows, out) {
+      dequantRows(w, QUANT_TYPE_IDS[type], rowLength, rows, out);
     },
   };
 }

@@ -3,11 +3,13 @@ import type { Backend } from './backend.ts';
 import { referenceElementwise } from './reference-elementwise.ts';
 import { referenceLayers } from './reference-layers.ts';
 import { referenceAttention, referenceAttentionBackward } from './reference-attention.ts';
+import { referenceQuant } from './reference-quant.ts';
 
 export const referenceBackend: Backend = {
   name: 'reference',
   ...referenceElementwise,
   ...referenceLayers,
+  ...referenceQuant,
   attention: referenceAttention,
   attentionBackward: referenceAttentionBackward,
 };

@@ -1,12 +1,13 @@
 // The models `whet eval` runs: a model with its adapter loaded, and its greedy answers to examples' prompts (with a
 // progress bar), shared by the text metrics and the win rate.
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { loadAdapter } from '../adapters/peft.ts';
 import type { Example } from '../data/formats.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { defaultStopStrings, evalPrompt, predict } from '../eval/predict.ts';
 import { Progress } from './progress.ts';
 
-export function loadWithAdapter(modelPath: string, adapterDir: string | undefined, dtype: 'f32' | 'bf16'): LoadedModel {
+export function loadWithAdapter(modelPath: string, adapterDir: string | undefined, dtype: 'f32' | FrozenDType): LoadedModel {
   const loaded = loadModel(modelPath, { dtype });
   if (adapterDir !== undefined) loadAdapter(adapterDir, loaded.model);
   return loaded;

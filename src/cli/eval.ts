@@ -2,6 +2,7 @@
 // accuracy, a user scorer, or the holdout loss (ppl) of the data's target tokens; optionally against the model
 // before fine-tuning (--base, or the --model without its --adapter), with a forgetting check and a report.
 // The reward metrics (reward-accuracy, win-rate) take their own path: eval-reward.ts.
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -42,7 +43,7 @@ export type Result = { metric: string; score: number; n: number; [extra: string]
 export interface EvalValues {
   model?: string; adapter?: string; base?: string; 'base-adapter'?: string; 'reward-model'?: string; 'reward-adapter'?: string; data: string; metric: Metric;
   scorer?: string; db?: string; predictions?: string; 'save-predictions'?: string; 'max-tokens': number; stop?: string[]; limit?: number; 'batch-size': number;
-  'sql-timeout': number; dtype: 'f32' | 'bf16'; forgetting?: string; 'forgetting-threshold'?: number; report?: string; json: boolean;
+  'sql-timeout': number; dtype: 'f32' | FrozenDType; forgetting?: string; 'forgetting-threshold'?: number; report?: string; json: boolean;
 }
 type Role = 'before' | 'after';
 

@@ -1,4 +1,5 @@
 // `whet generate`: text from a model; stdout carries only the generated text, diagnostics go to stderr.
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { createInterface } from 'node:readline';
 import { loadAdapter } from '../adapters/peft.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -14,7 +15,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   if (parsed === null) return 0;
   const values = parsed.values as {
     model: string; adapter?: string; prompt?: string; chat: boolean; system?: string; 'max-tokens': number; temperature: number;
-    'top-k': number; 'top-p': number; 'min-p': number; 'repetition-penalty': number; seed: number; stop?: string[]; dtype: 'f32' | 'bf16';
+    'top-k': number; 'top-p': number; 'min-p': number; 'repetition-penalty': number; seed: number; stop?: string[]; dtype: 'f32' | FrozenDType;
     ctx?: number; extrapolate: boolean; truncate: 'error' | 'left';
   };
   const opts: GenerateOptions = {

@@ -1,5 +1,6 @@
 // `whet score`: a reward model's score for every row of a file: both answers of each preference pair (with the
 // pairwise accuracy), each thumbs up/down answer, or each prompt/response example. Rows on stdout (JSONL with --json).
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { isPreferenceFile, readPreferenceData } from '../data/preference.ts';
@@ -23,7 +24,7 @@ interface ScoredRow {
 export async function scoreCommand(argv: string[]): Promise<number> {
   const parsed = parseCommand(scoreSpec, argv);
   if (parsed === null) return 0;
-  const v = parsed.values as { model: string; adapter?: string; data: string; 'chat-template'?: string; 'max-length'?: number; 'batch-size': number; dtype: 'f32' | 'bf16'; json: boolean };
+  const v = parsed.values as { model: string; adapter?: string; data: string; 'chat-template'?: string; 'max-length'?: number; 'batch-size': number; dtype: 'f32' | FrozenDType; json: boolean };
   const { model, tokenizer, config } = loadRewardModel(v.model, v.adapter, v.dtype);
   const opts = { template: v['chat-template'] === undefined ? undefined : readFileSync(v['chat-template'], 'utf8'), maxLength: v['max-length'] ?? modelContext(config) };
   const padId = tokenizer.padId ?? tokenizer.eosId ?? 0;

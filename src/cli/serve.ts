@@ -1,5 +1,6 @@
 // `whet serve`: loads a model, makes it servable with its adapters, and listens for OpenAI-style HTTP requests
 // until SIGINT or SIGTERM; one line on stderr when listening, nothing on stdout.
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WhetError } from '../errors.ts';
@@ -14,7 +15,7 @@ import { serveSpec } from './specs.ts';
 
 interface ServeValues {
   model: string; adapter?: string[]; host: string; port: number; 'api-key'?: string; 'allow-adapter-loading': boolean; 'adapter-dir'?: string;
-  'max-adapters': number; 'max-batch': number; 'max-queue': number; 'request-timeout': number; 'body-limit': number; dtype: 'f32' | 'bf16';
+  'max-adapters': number; 'max-batch': number; 'max-queue': number; 'request-timeout': number; 'body-limit': number; dtype: 'f32' | FrozenDType;
 }
 
 /** --adapter NAME=DIR pairs, names unique. */

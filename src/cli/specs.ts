@@ -6,7 +6,10 @@ import type { CommandSpec, OptionSpec } from './options.ts';
 const model: OptionSpec = { type: 'string', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face folder' };
 const adapter: OptionSpec = { type: 'string', arg: 'DIR', help: 'PEFT LoRA adapter folder applied on top of --model' };
 const json: OptionSpec = { type: 'boolean', help: 'print results as JSON on stdout' };
-const dtype: OptionSpec = { type: 'choice', choices: ['f32', 'bf16'], default: 'f32', help: 'weight storage while running' };
+const dtype: OptionSpec = {
+  type: 'choice', choices: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], default: 'f32',
+  help: 'weight storage while running: matrices in bf16 or quantised on load (a GGUF\'s quantised matrices stay as stored)',
+};
 
 export const generateSpec: CommandSpec = {
   name: 'generate',
@@ -98,7 +101,7 @@ export const mergeSpec: CommandSpec = {
     model: { ...model, required: true, help: 'the base model the adapter was trained on' },
     adapter: { ...adapter, required: true, help: 'PEFT LoRA adapter folder' },
     out: { type: 'string', arg: 'DIR', required: true, help: 'folder for the merged model' },
-    dtype: { ...dtype, help: 'dtype of the written weights' },
+    dtype: { ...dtype, choices: ['f32', 'bf16'], help: 'dtype of the written weights' },
   },
   examples: ['whet merge --model base.gguf --adapter out/adapter --out merged/', 'whet merge --model qwen/ --adapter out/adapter --out merged/ --dtype bf16'],
 };
@@ -181,13 +184,18 @@ export const trainSpec: CommandSpec = {
 
 export const convertSpec: CommandSpec = {
   name: 'convert',
-  summary: 'Convert a GGUF file to a Hugging Face folder, or a Hugging Face folder to GGUF.',
+  summary: 'Convert a GGUF file to a Hugging Face folder or another GGUF (e.g. quantised), or a Hugging Face folder to GGUF.',
   positionals: [
     { name: 'IN', help: 'a .gguf file or a Hugging Face model folder' },
-    { name: 'OUT', help: 'the folder (from GGUF) or .gguf file (from a folder) to write' },
+    { name: 'OUT', help: 'the folder or .gguf file to write (GGUF → GGUF when both are .gguf files)' },
   ],
-  options: {},
-  examples: ['whet convert smollm2.gguf smollm2-hf/', 'whet convert merged/ merged.gguf'],
+  options: {
+    dtype: {
+      type: 'choice', choices: ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'], arg: 'TYPE',
+      help: "weights to write (default: as stored). Quantised types are GGUF only: matrices whose rows split into blocks are quantised (ggml's reference quantisers, from full precision), the rest and 1-D norms stay f32; q4_k_m is llama.cpp's mix, simplified: q6_k for output.weight (or a tied token embedding), attn_v and ffn_down, q4_k for the other matrices",
+    },
+  },
+  examples: ['whet convert smollm2.gguf smollm2-hf/', 'whet convert merged/ merged.gguf', 'whet convert merged/ merged-q8.gguf --dtype q8_0', 'whet convert smollm2-f16.gguf smollm2-q4km.gguf --dtype q4_k_m'],
 };
 
 export const exportLoraSpec: CommandSpec = {
@@ -248,8 +256,13 @@ export const benchSpec: CommandSpec = {
     quick: { type: 'boolean', help: 'fewer repetitions (a smoke run, noisier figures)' },
     realistic: { type: 'boolean', help: 'bench train: a real run (variable lengths, batch 8, holdout) against fixed shapes and the memory estimate' },
     method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'rl', 'all'], default: 'sft', help: 'bench train: which training to time (reward, dpo: LoRA, beside LoRA SFT at the same rows × length; rl: LoRA GRPO, rollout and training tok/s; all: every row)' },
+    model: { ...model, help: 'bench decode: measure this model file or folder (default: a SmolLM2-135M-shaped model with random weights)' },
+    dtype: { type: 'choice', choices: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], help: 'bench decode: the weight type to measure (default: bf16, f32, q8_0, q4_0 and q4_k for the built-in model; a model file as stored)' },
+    batch: { type: 'number', min: 1, help: 'bench decode: streams of the batched-decode row (default 16)' },
+    anchor: { type: 'string', arg: 'DIR', help: 'bench decode: also run llama.cpp on the same --model GGUF (DIR: a ../shared/bench-anchor setup.sh scratch folder with node-llama-cpp) and print our ratio to it' },
+    'base-dtype': { type: 'choice', choices: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], help: 'bench train: LoRA on a base frozen in this type, beside the same run on an f32 base (peak RSS and the loss a toy task reaches)' },
   },
-  examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench decode --json'],
+  examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench train --base-dtype q8_0', 'whet bench decode --json', 'whet bench decode --model smollm2-135m-q8_0.gguf', 'whet bench decode --model models/smollm2-135m-shape-bf16.gguf --anchor /tmp/anchor'],
 };
 
 export const completionSpec: CommandSpec = {

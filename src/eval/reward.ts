@@ -1,6 +1,7 @@
 // A reward model's scores: answers batched with each distinct answer scored once (a ranking's k answers make
 // k(k-1)/2 pairs from k rows), the reward read at each row's last real token from the lengths (never by searching
 // for a pad or EOS id), and a preference holdout's pairwise accuracy, margin and reward/length correlation.
+import type { FrozenDType } from '../model/frozen-weights.ts';
 import { WhetError } from '../errors.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -144,7 +145,7 @@ export function scoreExamples(model: LlamaModel, examples: readonly TokenizedExa
  * A reward model ready to score: an HF …ForSequenceClassification folder, or a base model plus a reward model's
  * adapter (PEFT SEQ_CLS: LoRA weights and the score head).
  */
-export function loadRewardModel(modelPath: string, adapterDir?: string, dtype: 'f32' | 'bf16' = 'f32'): LoadedModel {
+export function loadRewardModel(modelPath: string, adapterDir?: string, dtype: 'f32' | FrozenDType = 'f32'): LoadedModel {
   const loaded = loadModel(modelPath, { dtype });
   if (adapterDir !== undefined) {
     if (adapterTaskType(adapterDir) !== 'SEQ_CLS') throw new WhetError(`${adapterDir}: not a reward model's adapter (task_type SEQ_CLS with a score head); it was trained for generation`);

@@ -2,6 +2,7 @@
 import { WhetError } from '../errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { writeAll } from './file-io.ts';
+import { isQuantType, quantRowBytes, type QuantType } from './gguf-quant.ts';
 import {
   ARRAY_TYPE_ID, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, TENSOR_TYPE_IDS, VALUE_TYPE_IDS,
   type GgufFile, type GgufScalarType, type GgufType, type GgufValue,
@@ -25,9 +26,9 @@ export interface GgufWriteTensor {
   name: string;
   /** Row-major shape (written reversed, as ggml's ne). */
   shape: number[];
-  type: 'F32' | 'F16' | 'BF16';
-  /** F32: Float32Array; F16 and BF16: Uint16Array of bit patterns. */
-  data: Float32Array | Uint16Array;
+  type: 'F32' | 'F16' | 'BF16' | QuantType;
+  /** F32: Float32Array; F16 and BF16: Uint16Array of bit patterns; a quantised type: Uint8Array of whole blocks, row by row (rows of shape[-1] values). */
+  data: Float32Array | Uint16Array | Uint8Array;
 }
 
 export interface GgufWriteOptions {
@@ -213,14 +214,27 @@ export function writeGguf(path: string, { metadata, tensors, alignment }: GgufWr
     const what = `${path}: tensor '${t.name}'`;
     if (names.has(t.name)) throw new WhetError(`${what} is listed twice`);
     names.add(t.name);
-    const Ctor = TENSOR_ARRAYS[t.type];
-    if (!Ctor) throw new WhetError(`${what}: type ${String(t.type)} cannot be written (F32, F16, BF16)`);
+    const quant = isQuantType(t.type);
+    const Ctor = quant ? Uint8Array : TENSOR_ARRAYS[t.type as keyof typeof TENSOR_ARRAYS];
+    if (!Ctor) throw new WhetError(`${what}: type ${String(t.type)} cannot be written (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`);
     if (!(t.data instanceof Ctor)) throw new WhetError(`${what}: ${t.type} data must be a ${Ctor.name}`);
     if (t.shape.length < 1 || t.shape.length > 4 || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new WhetError(`${what}: shape ${JSON.stringify(t.shape)} must be 1 to 4 non-negative integers`);
     }
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== count) throw new WhetError(`${what}: shape ${JSON.stringify(t.shape)} has ${count} elements but data has ${t.data.length}`);
+    if (quant) {
+      const rowLength = t.shape[t.shape.length - 1];
+      let rowBytes: number;
+      try {
+        rowBytes = quantRowBytes(t.type as QuantType, rowLength);
+      } catch (e) {
+        throw new WhetError(`${what}: ${(e as Error).message}`);
+      }
+      const expected = (count / rowLength) * rowBytes;
+      if (t.data.length !== expected) throw new WhetError(`${what}: shape ${JSON.stringify(t.shape)} in ${t.type} takes ${expected} bytes but data has ${t.data.length}`);
+    } else if (t.data.length !== count) {
+      throw new WhetError(`${what}: shape ${JSON.stringify(t.shape)} has ${count} elements but data has ${t.data.length}`);
+    }
     w.string(t.name);
     w.u32(t.shape.length);
     for (let d = t.shape.length - 1; d >= 0; d--) w.u64(t.shape[d]);

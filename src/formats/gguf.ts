@@ -1,7 +1,7 @@
 // GGUF reader (v2, v3): metadata and tensor infos through bounded reads, then tensor data one tensor at a time.
 import { WhetError } from '../errors.ts';
 import { readExact, setOwn, withFile } from './file-io.ts';
-import { dequantizeF16, dequantizeQ8_0 } from './gguf-quant.ts';
+import { dequantize, dequantizeF16, isQuantType } from './gguf-quant.ts';
 
 /**
  * A metadata value. 64-bit integers are numbers when exactly representable (|v| ≤ 2^53), else bigint;
@@ -268,8 +268,8 @@ export function readGgufTensorBytes(file: GgufFile, info: GgufTensorInfo): Uint8
 }
 
 /**
- * A tensor's values: F32 as Float32Array, BF16 as Uint16Array of bf16 bits, F16 and Q8_0 dequantised to
- * Float32Array. Other types are a WhetError naming the type.
+ * A tensor's values: F32 as Float32Array, BF16 as Uint16Array of bf16 bits, F16 and the quantised types Whetstone
+ * knows (Q8_0, Q4_0, Q4_K, Q6_K) dequantised to Float32Array. Other types are a WhetError naming the type.
  */
 export function readGgufTensor(file: GgufFile, info: GgufTensorInfo): Float32Array | Uint16Array {
   switch (info.type) {
@@ -285,9 +285,11 @@ export function readGgufTensor(file: GgufFile, info: GgufTensorInfo): Float32Arr
     }
     case 'F16':
       return dequantizeF16(readGgufTensorBytes(file, info));
-    case 'Q8_0':
-      return dequantizeQ8_0(readGgufTensorBytes(file, info));
     default:
-      throw new WhetError(`${file.path}: tensor '${info.name}' is ${info.type}, which cannot be decoded (supported: F32, F16, BF16, Q8_0)`);
+      if (isQuantType(info.type)) {
+        const count = info.shape.reduce((a, b) => a * b, 1);
+        return dequantize(info.type, readGgufTensorBytes(file, info), count);
+      }
+      throw new WhetError(`${file.path}: tensor '${info.name}' is ${info.type}, which cannot be decoded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`);
   }
 }

@@ -58,13 +58,14 @@ export function hfName(ggufTensorName: string): string | undefined {
  * convert_hf_to_gguf.py reorders q and k rows per head: w.reshape(n_head, 2, out/n_head/2, in)
  * .swapaxes(1, 2).reshape(out, in), i.e. GGUF row h·d + 2i + j = HF row h·d + j·d/2 + i.
  */
-function permuteRows<T extends Float32Array | Uint16Array>(w: T, shape: readonly number[], nHead: number, toGguf: boolean): T {
+// Whole rows move, so the same code permutes values and the bytes of quantised rows (w.length / rows per row).
+function permuteRows<T extends RowArray>(w: T, shape: readonly number[], nHead: number, toGguf: boolean): T {
   const rows = shape[0];
-  const cols = shape.slice(1).reduce((a, b) => a * b, 1);
+  const cols = w.length / rows;
   if (!(nHead > 0) || rows % (2 * nHead) !== 0) {
     throw new WhetError(`cannot permute a [${shape.join(', ')}] q/k tensor for ${nHead} heads: rows must be a multiple of 2·heads`);
   }
-  if (w.length !== rows * cols) throw new WhetError(`q/k tensor has ${w.length} values but shape [${shape.join(', ')}]`);
+  if (!Number.isInteger(cols)) throw new WhetError(`q/k tensor of ${w.length} values or bytes does not split into the ${rows} rows of shape [${shape.join(', ')}]`);
   const half = rows / nHead / 2;
   const out = new (w.constructor as new (n: number) => T)(w.length);
   for (let h = 0; h < nHead; h++) {
@@ -80,13 +81,16 @@ function permuteRows<T extends Float32Array | Uint16Array>(w: T, shape: readonly
   return out;
 }
 
+/** Row data: values (f32, bf16/f16 bits) or the bytes of quantised rows. */
+type RowArray = Float32Array | Uint16Array | Uint8Array;
+
 /** HF layout → GGUF layout of a row-major q or k weight [out, in] (or bias [out]); for k pass the KV head count. */
-export function permuteForGguf<T extends Float32Array | Uint16Array>(w: T, shape: readonly number[], nHead: number): T {
+export function permuteForGguf<T extends RowArray>(w: T, shape: readonly number[], nHead: number): T {
   return permuteRows(w, shape, nHead, true);
 }
 
 /** GGUF layout → HF layout; the inverse of permuteForGguf. */
-export function unpermuteFromGguf<T extends Float32Array | Uint16Array>(w: T, shape: readonly number[], nHead: number): T {
+export function unpermuteFromGguf<T extends RowArray>(w: T, shape: readonly number[], nHead: number): T {
   return permuteRows(w, shape, nHead, false);
 }
 
@@ -123,7 +127,7 @@ function qkHeads(gguf: string, heads: AttentionHeads): number | undefined {
 }
 
 /** An HF tensor as GGUF stores it: renamed and, for llama q/k, row-permuted. Undefined for names GGUF has no place for. */
-export function toGgufTensor<T extends Float32Array | Uint16Array>(
+export function toGgufTensor<T extends RowArray>(
   name: string, shape: readonly number[], data: T, heads: AttentionHeads,
 ): { name: string; data: T } | undefined {
   const g = ggufName(name);
@@ -133,7 +137,7 @@ export function toGgufTensor<T extends Float32Array | Uint16Array>(
 }
 
 /** A GGUF tensor as HF stores it: renamed and, for llama q/k, un-permuted. Undefined for names HF has no place for. */
-export function fromGgufTensor<T extends Float32Array | Uint16Array>(
+export function fromGgufTensor<T extends RowArray>(
   name: string, shape: readonly number[], data: T, heads: AttentionHeads,
 ): { name: string; data: T } | undefined {
   const h = hfName(name);

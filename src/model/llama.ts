@@ -18,6 +18,7 @@ import { Module } from '../nn/module.ts';
 import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
 import { ropeInvFreq, type ModelConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
+import { freezeMatrix, packFrozenWeights, type FrozenDType } from './frozen-weights.ts';
 
 export interface ForwardOptions {
   /** Position of each (batch, time) token, B·T entries (default: 0..T-1, or after the cache's contents). */
@@ -64,9 +65,10 @@ class Attention extends Module {
   forward(x: Tensor, ctx: Context): Tensor {
     const { batch: b, time: tt } = ctx;
     const { numHeads: h, numKvHeads: kh, headDim: e } = this.cfg;
-    let q = reshape(this.q_proj.forward(x), [b, tt, h, e]); // (B, T, H, E)
-    let k = reshape(this.k_proj.forward(x), [b, tt, kh, e]); // (B, T, K, E)
-    const v = reshape(this.v_proj.forward(x), [b, tt, kh, e]); // (B, T, K, E)
+    const [qx, kx, vx] = Linear.siblings(x, [this.q_proj, this.k_proj, this.v_proj]) as [Tensor, Tensor, Tensor];
+    let q = reshape(qx, [b, tt, h, e]); // (B, T, H, E)
+    let k = reshape(kx, [b, tt, kh, e]); // (B, T, K, E)
+    const v = reshape(vx, [b, tt, kh, e]); // (B, T, K, E)
     if (this.q_norm !== undefined && this.k_norm !== undefined) {
       q = this.q_norm.forward(q);
       k = this.k_norm.forward(k);
@@ -101,7 +103,8 @@ class MLP extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(swiglu(this.gate_proj.forward(x), this.up_proj.forward(x)));
+    const [gate, up] = Linear.siblings(x, [this.gate_proj, this.up_proj]) as [Tensor, Tensor];
+    return this.down_proj.forward(swiglu(gate, up));
   }
 }
 
@@ -171,13 +174,19 @@ export class LlamaModel extends Module {
   }
 
   /** A randomly initialised model (normal(0, std) matrices, unit norms), for tests and benchmarks. */
-  static random(config: ModelConfig, rng: Rng, opts: { std?: number; dtype?: 'f32' | 'bf16' } = {}): LlamaModel {
+  static random(config: ModelConfig, rng: Rng, opts: { std?: number; dtype?: 'f32' | FrozenDType } = {}): LlamaModel {
     const std = opts.std ?? 0.02;
-    return new LlamaModel(config, (name, shape) => {
+    const frozen = opts.dtype !== undefined && opts.dtype !== 'f32' ? opts.dtype : undefined;
+    const model = new LlamaModel(config, (name, shape) => {
       if (name.endsWith('norm.weight')) return keep(ones(shape)).requireGrad();
       const w = keep(randn(shape, rng, name.endsWith('.bias') ? 0 : std));
-      return opts.dtype === 'bf16' && shape.length === 2 ? toFrozenBf16(w) : w.requireGrad();
+      if (frozen === undefined || shape.length !== 2) return w.requireGrad();
+      const t = freezeMatrix(w.f as Float32Array, shape, frozen);
+      w.dispose();
+      return t;
     });
+    packFrozenWeights(model);
+    return model;
   }
 
   /** Final hidden states (B, T, D) for token ids (B·T). */
@@ -245,11 +254,4 @@ function defaultPositions(batch: number, time: number, caches?: KVCache[]): Int3
     for (let t = 0; t < time; t++) p[b * time + t] = start + t;
   }
   return p;
-}
-
-function toFrozenBf16(w: Tensor): Tensor {
-  const b = keep(Tensor.empty(w.shape, 'bf16'));
-  w.backend.castToBf16(w.f, b.data as Uint16Array, w.size);
-  w.dispose();
-  return b;
 }

@@ -7,17 +7,25 @@ import { getBackend } from '../backend/registry.ts';
 import { readSafetensorsFolder } from '../formats/safetensors-sharded.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
 import { decodeF16 } from '../formats/f16.ts';
-import { readGguf, readGgufTensor } from '../formats/gguf.ts';
+import { readGguf, readGgufTensor, readGgufTensorBytes } from '../formats/gguf.ts';
 import { attentionHeads, fromGgufTensor, hfConfigFromGguf } from '../formats/llama-names.ts';
 import { configFromHf, type ModelConfig } from './config.ts';
 import { LlamaModel } from './llama.ts';
+import { freezeMatrix, packFrozenWeights, type FrozenDType } from './frozen-weights.ts';
+import { isQuantDType, type QuantDType } from '../tensor/dtype.ts';
+import { dequantize, type QuantType } from '../formats/gguf-quant.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { tokenizerFromJson } from '../tokenizer/hf.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
 
 export interface LoadOptions {
-  /** 'f32' (default): every weight trainable in fp32. 'bf16': matrices frozen in bf16 (inference, LoRA). */
-  dtype?: 'f32' | 'bf16';
+  /**
+   * 'f32' (default): every weight trainable in fp32. 'bf16': matrices frozen in bf16 (inference, LoRA). A quantised
+   * type (q8_0, q4_0, q4_k, q6_k): matrices frozen and quantised to it (rows that are not whole blocks stay bf16).
+   * Matrices a GGUF stores quantised stay as stored, frozen, whatever this says, unless it names another
+   * quantised type: they are never expanded (full fine-tuning refuses such a model, see quantizedTensors).
+   */
+  dtype?: 'f32' | FrozenDType;
 }
 
 export interface LoadedModel {
@@ -71,8 +79,14 @@ function loadGguf(path: string, opts: LoadOptions): LoadedModel {
   const hf = hfConfigFromGguf(file);
   const config = configFromHf(hf as unknown as Record<string, unknown>, path);
   const heads = attentionHeads(hf);
-  const byHfName = new Map<string, { shape: number[]; data: Float32Array | Uint16Array }>();
+  const byHfName = new Map<string, RawTensor>();
   for (const info of file.tensors) {
+    const quant = info.type.toLowerCase();
+    if (isQuantDType(quant)) {
+      const converted = fromGgufTensor(info.name, info.shape, readGgufTensorBytes(file, info), heads);
+      if (converted !== undefined) byHfName.set(converted.name, { shape: info.shape, data: converted.data, quant });
+      continue;
+    }
     const converted = fromGgufTensor(info.name, info.shape, readGgufTensor(file, info), heads);
     if (converted !== undefined) byHfName.set(converted.name, { shape: info.shape, data: converted.data });
   }
@@ -82,8 +96,9 @@ function loadGguf(path: string, opts: LoadOptions): LoadedModel {
 
 interface RawTensor {
   shape: number[];
-  /** Float32Array, or Uint16Array of bf16 bits. */
-  data: Float32Array | Uint16Array;
+  /** Float32Array, Uint16Array of bf16 bits, or the blocks of a quantised matrix. */
+  data: Float32Array | Uint16Array | Uint8Array;
+  quant?: QuantDType;
 }
 
 /** Builds the model from raw tensors by HF name; reports tensors the file has and the model does not use. */
@@ -95,11 +110,12 @@ function build(config: ModelConfig, where: string, get: (name: string) => RawTen
       const raw = get(name);
       if (raw === undefined) return undefined;
       used.add(name);
-      return toTensor(raw, shape.length === 2 && opts.dtype === 'bf16' ? 'bf16' : 'f32');
+      return toTensor(raw, shape.length === 2 ? opts.dtype ?? 'f32' : 'f32');
     });
   } catch (e) {
     throw new WhetError(`${where}: ${(e as Error).message}`);
   }
+  packFrozenWeights(model);
   // A tied checkpoint may still carry lm_head.weight (a copy of the embedding).
   const unused = available.filter((n) => !used.has(n) && !IGNORABLE.test(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings));
   if (unused.length > 0) throw new WhetError(`${where}: tensors not used by a ${config.modelType} model: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ` (+${unused.length - 5} more)` : ''}`);
@@ -119,22 +135,26 @@ function toFloatData(t: SafetensorsTensor, what: string): Float32Array | Uint16A
   }
 }
 
-/** A kept tensor of the wanted dtype: f32 weights require gradients, bf16 ones are frozen. */
-function toTensor(raw: RawTensor, dtype: 'f32' | 'bf16'): Tensor {
+/** A kept tensor of the wanted dtype: f32 weights require gradients, bf16 and quantised ones are frozen. */
+function toTensor(raw: RawTensor, dtype: 'f32' | FrozenDType): Tensor {
+  if (raw.quant !== undefined) {
+    const bytes = raw.data as Uint8Array;
+    if (!isQuantDType(dtype) || dtype === raw.quant) return keep(Tensor.fromQuantized(bytes, raw.shape, raw.quant));
+    const values = dequantize(raw.quant.toUpperCase() as QuantType, bytes, raw.shape[0]! * raw.shape[1]!);
+    return freezeMatrix(values, raw.shape, dtype); // asked for another quantised type: re-quantised from the values
+  }
   const isBf16 = raw.data instanceof Uint16Array;
   const backend = getBackend();
   let t: Tensor;
-  if (dtype === 'bf16') {
-    if (isBf16) t = Tensor.fromArray(raw.data, raw.shape);
-    else {
-      t = Tensor.empty(raw.shape, 'bf16');
-      backend.castToBf16(raw.data as Float32Array, t.data as Uint16Array, t.size);
-    }
-    return keep(t);
-  }
+  if (dtype !== 'f32') return freezeMatrix(raw.data as Float32Array | Uint16Array, raw.shape, dtype);
   if (isBf16) {
     t = Tensor.empty(raw.shape, 'f32');
     backend.castFromBf16(raw.data as Uint16Array, t.f, t.size);
-  } else t = Tensor.fromArray(raw.data, raw.shape);
+  } else t = Tensor.fromArray(raw.data as Float32Array, raw.shape);
   return keep(t).requireGrad();
+}
+
+/** Names of the model's quantised tensors with their types (what full fine-tuning cannot train). */
+export function quantizedTensors(model: LlamaModel): string[] {
+  return model.namedTensors().filter(([, t]) => t.quantized).map(([name, t]) => `${name} (${t.dtype})`);
 }

@@ -3,6 +3,7 @@ import { keep, Tensor } from '../tensor/tensor.ts';
 import type { Rng } from '../tensor/random.ts';
 import { ones, randn, uniform } from '../tensor/ops/create.ts';
 import { linear } from '../tensor/ops/matmul.ts';
+import { fusedLinear } from '../tensor/ops/linear-siblings.ts';
 import { embedding, rmsnorm } from '../tensor/ops/layers.ts';
 import { Module } from './module.ts';
 
@@ -26,6 +27,15 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
+  }
+
+  /**
+   * Each layer's output for the same input (q/k/v, gate/up): one product when they are plain frozen Linears whose
+   * weights lie back to back (see fusedLinear), else each layer's own forward (LoRA-wrapped layers, training).
+   */
+  static siblings(x: Tensor, layers: readonly { forward(x: Tensor): Tensor }[]): Tensor[] {
+    const plain = layers.every((l) => l.constructor === Linear && (l as Linear).bias === undefined);
+    return (plain ? fusedLinear(x, layers.map((l) => (l as Linear).weight)) : undefined) ?? layers.map((l) => l.forward(x));
   }
 }
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
 import { modelContext } from '../model/context.ts';
-import { loadModel, type LoadedModel } from '../model/load.ts';
+import { loadModel, quantizedTensors, type LoadedModel } from '../model/load.ts';
 import { saveModelFolder } from '../model/save.ts';
 import { applyLora, loraLayers, mergeLora, setLoraTraining, type LoraConfig } from '../adapters/apply.ts';
 import { adapterTaskType, loadAdapter, saveAdapter } from '../adapters/peft.ts';
@@ -53,6 +53,12 @@ export function trainableModel(cfg: TrainConfig, opts: { scoreHead?: boolean; lo
   const lora = cfg.finetuning === 'lora';
   const loaded = loadModel(cfg.model, { dtype: lora ? cfg.base_dtype : 'f32' });
   const { model, config } = loaded;
+  const quantized = quantizedTensors(model);
+  if (!lora && quantized.length > 0)
+    throw new WhetError(
+      `${cfg.model} stores ${quantized.length} quantised matrices (${quantized[0]}, …): full fine-tuning updates every weight and needs them in full precision. ` +
+        'Train LoRA on it instead (--method lora: the base stays quantised and only the adapter learns), or start from the f32/bf16 original.',
+    );
   if (opts.scoreHead === true) {
     config.padTokenId ??= loaded.tokenizer.padId ?? loaded.tokenizer.eosId;
     model.attachScoreHead(new Rng(cfg.seed ^ 0x2c1b3c6d));

@@ -67,9 +67,10 @@ export async function runSft(cfg: TrainConfig, hooks: TrainHooks = {}): Promise<
   return { result, output, trainExamples: trainTok.length, holdoutExamples: holdoutTok.length, trainableParams: trainable.trainableParams, holdoutLossBefore, holdoutLossAfter };
 }
 
-/** auto: a bf16 base is a memory-saving run, and the MLP activations kept for backward follow it. */
+/** auto: a bf16 or quantised base is a memory-saving run, and the MLP activations kept for backward follow it. */
 export function activationDtype(cfg: TrainConfig): 'f32' | 'bf16' {
-  return cfg.activation_dtype === 'auto' ? (cfg.finetuning === 'lora' ? cfg.base_dtype : 'f32') : cfg.activation_dtype;
+  if (cfg.activation_dtype !== 'auto') return cfg.activation_dtype;
+  return cfg.finetuning === 'lora' && cfg.base_dtype !== 'f32' ? 'bf16' : 'f32';
 }
 
 /** Tokens of the largest padded batch: the longest examples, batch_size of them (or fewer under a token budget). */

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { WhetError } from '../errors.ts';
+import type { FrozenDType } from '../model/frozen-weights.ts';
 
 export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto' | 'rl';
 
@@ -34,7 +35,7 @@ export interface TrainConfig {
   dropout: number;
   target_modules: string[] | 'all-linear';
   rslora: boolean;
-  base_dtype: 'f32' | 'bf16';
+  base_dtype: 'f32' | FrozenDType;
   /** Storage of the MLP activations kept for backward: auto follows the base's storage (bf16 base → bf16). */
   activation_dtype: 'auto' | 'f32' | 'bf16';
   gradient_checkpointing: boolean;
@@ -112,7 +113,7 @@ export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
   dropout: { type: 'number', min: 0, max: 0.99, help: 'LoRA dropout on the adapter input' },
   target_modules: { type: 'targets', help: 'LoRA targets: all-linear or names such as q_proj,v_proj' },
   rslora: { type: 'boolean', help: 'rank-stabilised LoRA (scale alpha/√r)' },
-  base_dtype: { type: 'choice', choices: ['f32', 'bf16'], help: 'storage of the frozen base weights (bf16 halves their memory)' },
+  base_dtype: { type: 'choice', choices: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], help: 'storage of the frozen base weights: bf16 halves their memory, q8_0 about a quarter of f32, q4_* an eighth (QLoRA-style; a GGUF\'s quantised matrices stay as stored)' },
   activation_dtype: { type: 'choice', choices: ['auto', 'f32', 'bf16'], help: 'storage of the MLP activations kept for backward: bf16 halves them at bf16 precision in their gradient; auto follows the base' },
   gradient_checkpointing: { type: 'boolean', help: 'recompute each layer in backward: far less memory, about a third slower' },
   train_on_prompt: { type: 'boolean', help: 'put loss on prompt tokens too, not only on responses' },

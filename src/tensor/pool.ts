@@ -1,7 +1,10 @@
 // The tensor allocator: recycles typed arrays through size classes so a training step's memory stays flat
 // even when shapes change from step to step (variable sequence lengths), with idle memory bounded by the
 // working set and live/pooled/peak figures for each phase.
-import { bytesPerElement, newArray, type AnyArray, type DType } from './dtype.ts';
+import { bytesPerElement, newArray, type AnyArray, type DType, type QuantDType } from './dtype.ts';
+
+/** The dtypes the pool holds: quantised storage is made by quantising, never pooled. */
+type PoolDType = Exclude<DType, QuantDType>;
 
 // Sixteen classes per doubling: a fresh buffer is at most 1/16 larger than asked (≈3% on average). A request
 // takes the smallest idle buffer up to a doubling larger (best fit). When a fresh buffer would push the pool past
@@ -42,7 +45,7 @@ interface Stats {
 }
 
 // Idle buffers per dtype and class index.
-const free: Record<DType, AnyArray[][]> = { f32: [], f64: [], bf16: [] };
+const free: Record<PoolDType, AnyArray[][]> = { f32: [], f64: [], bf16: [] };
 // Idle buffers in the order they were released: eviction drops the one idle longest first.
 const idle = new Set<AnyArray>();
 const sizes = new WeakMap<AnyArray, number>(); // requested elements of each live buffer
@@ -52,11 +55,11 @@ let workingSet = 0;
 /** Idle bytes allowed beyond the working set (small shapes come and go without churn). */
 let slackBytes = 64 * 1024 ** 2;
 
-function dtypeOf(a: AnyArray): DType {
+function dtypeOf(a: AnyArray): PoolDType {
   return a instanceof Float64Array ? 'f64' : a instanceof Float32Array ? 'f32' : 'bf16';
 }
 
-function take(dtype: DType, index: number): AnyArray | undefined {
+function take(dtype: PoolDType, index: number): AnyArray | undefined {
   const a = free[dtype][index]?.pop();
   if (a !== undefined) {
     idle.delete(a);
@@ -84,7 +87,7 @@ function evictFor(bytes: number): void {
 }
 
 /** The smallest idle buffer in classes [from, to]. */
-function takeBetween(dtype: DType, from: number, to: number): AnyArray | undefined {
+function takeBetween(dtype: PoolDType, from: number, to: number): AnyArray | undefined {
   let a: AnyArray | undefined;
   for (let i = from; i <= to && a === undefined; i++) a = take(dtype, i);
   return a;
@@ -95,7 +98,7 @@ function takeBetween(dtype: DType, from: number, to: number): AnyArray | undefin
  * An idle buffer up to a doubling larger is reused; else, when a fresh one would exceed the bound, an idle one
  * up to three doublings larger; else a fresh one is made.
  */
-export function acquire(dtype: DType, n: number, zero: boolean): AnyArray {
+export function acquire(dtype: PoolDType, n: number, zero: boolean): AnyArray {
   const { index, size } = sizeClass(n);
   const bytes = size * bytesPerElement(dtype);
   let a = takeBetween(dtype, index, index + FIT_SPAN);
@@ -124,6 +127,13 @@ export function release(a: AnyArray): void {
   (lists[index] ??= []).push(a);
   idle.add(a);
   stats.pooledBytes += a.byteLength;
+}
+
+/** Takes a buffer from acquire() out of the pool's books for good: its owner keeps it elsewhere or lets it be collected. */
+export function discard(a: AnyArray): void {
+  stats.liveBytes -= a.byteLength;
+  stats.requestedBytes -= sizes.get(a)! * bytesPerElement(dtypeOf(a));
+  sizes.delete(a);
 }
 
 export function poolStats(): Stats {

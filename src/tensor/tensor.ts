@@ -1,8 +1,8 @@
 // Tensor: a shape over a pooled typed array, with autograd links and deterministic disposal (scopes).
 import type { Backend, FloatArray } from '../backend/backend.ts';
 import { getBackend, referenceBackend } from '../backend/registry.ts';
-import type { AnyArray, DType } from './dtype.ts';
-import { acquire, release } from './pool.ts';
+import { isQuantDType, QUANT_BLOCKS, type AnyArray, type DType, type QuantDType } from './dtype.ts';
+import { acquire, discard, release } from './pool.ts';
 import { isGradEnabled } from './grad-mode.ts';
 
 /** How an op's output was made: its inputs and the rule that maps the output's gradient to theirs. */
@@ -20,7 +20,7 @@ interface Storage {
   /** Whether the array goes back to the pool when the last view is disposed. */
   pooled: boolean;
   /** Rebuilds the contents of a dropped array (set by ops whose output is cheap to recompute). */
-  recompute?: { fill: (out: AnyArray) => void; length: number; dtype: DType; dropped: boolean };
+  recompute?: { fill: (out: AnyArray) => void; length: number; dtype: 'f32' | 'bf16' | 'f64'; dropped: boolean };
 }
 
 export function sizeOf(shape: readonly number[]): number {
@@ -147,11 +147,43 @@ export class Tensor {
   /** A new tensor with fresh (pooled) storage; contents arbitrary unless zero. */
   static empty(shape: readonly number[], dtype: DType = 'f32', zero = false): Tensor {
     for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`invalid shape [${shape.join(', ')}]`);
+    if (dtype !== 'f32' && dtype !== 'bf16' && dtype !== 'f64') throw new Error(`Tensor.empty: ${dtype} tensors are made from quantised bytes (Tensor.fromQuantized)`);
     return new Tensor({ data: acquire(dtype, sizeOf(shape), zero), refs: 1, pooled: true }, shape, dtype, 0);
+  }
+
+  /** Wraps the blocks of a quantised matrix (rows, cols): each row is cols / block whole blocks, as GGUF stores it. Frozen. */
+  static fromQuantized(bytes: Uint8Array, shape: readonly number[], dtype: QuantDType): Tensor {
+    const cols = shape[shape.length - 1] ?? 0;
+    const { block, bytes: blockBytes } = QUANT_BLOCKS[dtype];
+    if (shape.length < 1 || cols % block !== 0) throw new Error(`a ${dtype} tensor needs rows whose length is a multiple of ${block}, got shape [${shape.join(', ')}]`);
+    const want = (sizeOf(shape) / block) * blockBytes;
+    if (bytes.length !== want) throw new Error(`${bytes.length} bytes do not hold a ${dtype} tensor of shape [${shape.join(', ')}] (${want} bytes)`);
+    return new Tensor({ data: bytes, refs: 1, pooled: false }, shape, dtype, 0);
+  }
+
+  /** Whether the storage is quantised blocks (a frozen weight that only matmul and embedding read). */
+  get quantized(): boolean {
+    return isQuantDType(this.dtype);
+  }
+
+  /**
+   * Moves the contents into `into` (same type and length as the storage) and lets the old array go: frozen weights
+   * gathered into one contiguous buffer. Only for a whole, unviewed tensor.
+   */
+  relocate(into: AnyArray): void {
+    const st = this.live();
+    if (st.refs !== 1 || this.offset !== 0) throw new Error('relocate: the tensor has views');
+    const own = this.data; // its elements (a pooled array may be longer), or its blocks
+    if (into.constructor !== own.constructor || into.length !== own.length) throw new Error('relocate: the new array differs in type or length');
+    into.set(own as never);
+    if (st.pooled) discard(st.data); // not back to the pool: nothing else of this size and lifetime will ask for it
+    st.data = into;
+    st.pooled = false;
   }
 
   /** Wraps an existing array (not pooled: it is never handed to another tensor). */
   static fromArray(data: AnyArray, shape: readonly number[]): Tensor {
+    if (data instanceof Uint8Array) throw new Error('Tensor.fromArray: bytes of quantised blocks go through Tensor.fromQuantized');
     const dtype: DType = data instanceof Float64Array ? 'f64' : data instanceof Float32Array ? 'f32' : 'bf16';
     if (sizeOf(shape) !== data.length) throw new Error(`array of ${data.length} elements does not fit shape [${shape.join(', ')}]`);
     return new Tensor({ data, refs: 1, pooled: false }, shape, dtype, 0);
@@ -194,7 +226,7 @@ export class Tensor {
   recomputable(fill: (out: AnyArray) => void): this {
     const st = this.live();
     if (this.node !== null && st.pooled) {
-      st.recompute = { fill, length: this.offset + this.size, dtype: this.dtype, dropped: false };
+      st.recompute = { fill, length: this.offset + this.size, dtype: this.dtype as 'f32' | 'bf16' | 'f64', dropped: false };
       recomputeSinks[recomputeSinks.length - 1]?.push(this);
     }
     return this;
@@ -235,12 +267,13 @@ export class Tensor {
   /** This tensor's elements as a typed array view (no copy). */
   get data(): AnyArray {
     const d = this.live().data;
-    return this.offset === 0 && d.length === this.size ? d : d.subarray(this.offset, this.offset + this.size);
+    if ((this.offset === 0 && d.length === this.size) || this.quantized) return d; // quantised: offset 0, blocks not elements
+    return d.subarray(this.offset, this.offset + this.size);
   }
 
   /** The elements as a float array (f32/f64 only). */
   get f(): FloatArray {
-    if (this.dtype === 'bf16') throw new Error('bf16 tensor used where f32 was expected');
+    if (this.dtype !== 'f32' && this.dtype !== 'f64') throw new Error(`${this.dtype} tensor used where f32 was expected`);
     return this.data as FloatArray;
   }
 
@@ -260,9 +293,12 @@ export class Tensor {
 
   /** Copies the elements into a plain array of JS numbers (bf16 decoded). */
   toArray(): number[] {
-    if (this.dtype !== 'bf16') return Array.from(this.data);
+    if (this.dtype === 'f32' || this.dtype === 'f64') return Array.from(this.data);
     const out = new Float32Array(this.size);
-    this.backend.castFromBf16(this.data as Uint16Array, out, this.size);
+    if (this.quantized) {
+      const cols = this.dim(-1);
+      this.backend.dequantRows(this.data as Uint8Array, this.dtype as QuantDType, cols, Int32Array.from({ length: this.size / cols }, (_, i) => i), out);
+    } else this.backend.castFromBf16(this.data as Uint16Array, out, this.size);
     return Array.from(out);
   }
 
@@ -284,7 +320,7 @@ export class Tensor {
 
   /** Marks this tensor a leaf that collects gradients in `.grad`. */
   requireGrad(on = true): this {
-    if (on && this.dtype === 'bf16') throw new Error('bf16 tensors are frozen: they cannot require gradients');
+    if (on && this.dtype !== 'f32' && this.dtype !== 'f64') throw new Error(`${this.dtype} tensors are frozen: they cannot require gradients`);
     this.requiresGrad = on;
     return this;
   }

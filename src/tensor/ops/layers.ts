@@ -1,14 +1,16 @@
 // Fused transformer ops: embedding, RMSNorm, RoPE, SwiGLU, softmax and flash-style attention.
 import type { FloatArray } from '../../backend/backend.ts';
+import type { QuantDType } from '../dtype.ts';
 import { record, savedActivationDtype, Tensor } from '../tensor.ts';
 import { zeros } from './create.ts';
 
-/** table[ids]: ids (Int32Array, n entries) with shape idsShape → (...idsShape, dim). table may be frozen bf16. */
+/** table[ids]: ids (Int32Array, n entries) with shape idsShape → (...idsShape, dim). table may be frozen bf16 or quantised. */
 export function embedding(table: Tensor, ids: Int32Array, idsShape: readonly number[] = [ids.length]): Tensor {
   const [vocab, dim] = table.shape as [number, number];
   for (const id of ids) if (!(id >= 0 && id < vocab)) throw new Error(`embedding: token id ${id} out of range [0, ${vocab})`);
-  const out = Tensor.empty([...idsShape, dim], table.dtype === 'bf16' ? 'f32' : table.dtype);
-  out.backend.embedding(table.data as Float32Array, ids, out.f, ids.length, dim);
+  const out = Tensor.empty([...idsShape, dim], table.dtype === 'f64' ? 'f64' : 'f32');
+  if (table.quantized) out.backend.dequantRows(table.data as Uint8Array, table.dtype as QuantDType, dim, ids, out.f as Float32Array);
+  else out.backend.embedding(table.data as Float32Array, ids, out.f, ids.length, dim);
   return record(out, 'embedding', [table], (g) => {
     const gt = zeros(table.shape, g.dtype);
     g.backend.embeddingBackward(g.f, ids, gt.f, ids.length, dim);

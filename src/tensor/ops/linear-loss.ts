@@ -4,6 +4,7 @@
 // Only active rows are ever multiplied: a chunk is C consecutive *active* rows (gathered into a buffer when
 // ignored rows sit between them), so prompt-masked SFT pays nothing for its masked tokens.
 import type { Backend, FloatArray, WeightArray } from '../../backend/backend.ts';
+import type { QuantDType } from '../dtype.ts';
 import { isGradEnabled } from '../grad-mode.ts';
 import { record, Tensor } from '../tensor.ts';
 import { IGNORE_INDEX } from './loss.ts';
@@ -42,8 +43,8 @@ function plan(op: string, hidden: Tensor, weight: Tensor, targets: Int32Array, i
   if (weight.rank !== 2) throw new Error(`${op}: weight must be (vocab, dim), got [${weight.shape.join(', ')}]`);
   const [vocab, dim] = weight.shape as [number, number];
   if (hidden.rank < 1 || hidden.dim(-1) !== dim) throw new Error(`${op}: hidden [${hidden.shape.join(', ')}] does not end in the weight's dim ${dim}`);
-  const okWeight = hidden.dtype === 'f64' ? weight.dtype === 'f64' : hidden.dtype === 'f32' && (weight.dtype === 'f32' || weight.dtype === 'bf16');
-  if (!okWeight) throw new Error(`${op}: hidden ${hidden.dtype} with weight ${weight.dtype} (f32 with f32 or bf16, or f64 with f64)`);
+  const okWeight = hidden.dtype === 'f64' ? weight.dtype === 'f64' : hidden.dtype === 'f32' && weight.dtype !== 'f64';
+  if (!okWeight) throw new Error(`${op}: hidden ${hidden.dtype} with weight ${weight.dtype} (f32 with f32, bf16 or quantised, or f64 with f64)`);
   const rows = hidden.size / dim;
   if (targets.length !== rows) throw new Error(`${op}: ${targets.length} targets for ${rows} rows of hidden`);
   if (chunkRows !== undefined && !(Number.isInteger(chunkRows) && chunkRows >= 1)) throw new Error(`${op}: chunkRows must be a positive integer, got ${chunkRows}`);
@@ -79,7 +80,13 @@ function sweep(p: Plan, visit: (logits: FloatArray, a0: number, n: number) => bo
   // op(a)·op(b) for one (m, k)·(k, n) pair at element offsets, written or added to c
   const mm = (a: FloatArray, aOff: number, transA: boolean, b: WeightArray, bOff: number, transB: boolean, c: FloatArray, cOff: number, m: number, k: number, n: number, accumulate: boolean): void =>
     be.matmul({ a, aOffset: aOff, strideA: m * k, transA, b, bOffset: bOff, strideB: k * n, transB, c, cOffset: cOff, strideC: m * n, batch: 1, m, n, k, accumulate });
-  const w = weight.buffer as WeightArray;
+  const w = weight.buffer;
+  // h·Wᵀ (transW) or g·W for one chunk: W may be quantised blocks
+  const mmW = (a: FloatArray, aOff: number, transW: boolean, c: FloatArray, cOff: number, m: number, k: number, n: number): void => {
+    if (weight.quantized)
+      be.matmulQuant({ a: a as Float32Array, aOffset: aOff, w: w as Uint8Array, type: weight.dtype as QuantDType, transW, c: c as Float32Array, cOffset: cOff, m, n, k, accumulate: false });
+    else mm(a, aOff, false, w as WeightArray, weight.offset, transW, c, cOff, m, k, n, false);
+  };
   try {
     for (let a0 = 0; a0 < A; a0 += C) {
       const n = Math.min(C, A - a0);
@@ -100,15 +107,15 @@ function sweep(p: Plan, visit: (logits: FloatArray, a0: number, n: number) => bo
         hOff = gather.offset;
       }
       const lBuf = logits.buffer as FloatArray;
-      mm(hArr, hOff, false, w, weight.offset, true, lBuf, logits.offset, n, D, V, false); // (n, D)·(V, D)ᵀ → (n, V)
+      mmW(hArr, hOff, true, lBuf, logits.offset, n, D, V); // (n, D)·(V, D)ᵀ → (n, V)
       if (!visit(logits.f.subarray(0, n * V), a0, n)) continue;
       // glogits now in the buffer. gW first: it still needs h_c, which the gathered path overwrites next.
       if (gradWeight !== null) mm(lBuf, logits.offset, true, hArr, hOff, false, gradWeight.buffer as FloatArray, gradWeight.offset, V, n, D, true); // (n, V)ᵀ·(n, D) → (V, D)
       if (gradHidden === null) continue;
       if (contiguous) {
-        mm(lBuf, logits.offset, false, w, weight.offset, false, gradHidden.buffer as FloatArray, gradHidden.offset + r0 * D, n, V, D, false); // (n, V)·(V, D) → (n, D)
+        mmW(lBuf, logits.offset, false, gradHidden.buffer as FloatArray, gradHidden.offset + r0 * D, n, V, D); // (n, V)·(V, D) → (n, D)
       } else {
-        mm(lBuf, logits.offset, false, w, weight.offset, false, gather!.buffer as FloatArray, gather!.offset, n, V, D, false);
+        mmW(lBuf, logits.offset, false, gather!.buffer as FloatArray, gather!.offset, n, V, D);
         const gf = gather!.f;
         const gh = gradHidden.f;
         for (let i = 0; i < n; i++) gh.set(gf.subarray(i * D, (i + 1) * D), active[a0 + i]! * D);

@@ -1,4 +1,6 @@
 // Matrix products: batched matmul with transposes, and linear (x·Wᵀ) with frozen bf16 weights allowed.
+import type { WeightArray } from '../../backend/backend.ts';
+import type { QuantDType } from '../dtype.ts';
 import { record, Tensor } from '../tensor.ts';
 import { add } from './elementwise.ts';
 
@@ -18,9 +20,18 @@ export interface Operand {
  */
 export function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: number, outShape: readonly number[], into?: Tensor): Tensor {
   const out = into ?? Tensor.empty(outShape, a.t.dtype);
+  if (b.t.quantized) {
+    // A frozen quantised weight: x·Wᵀ forward, g·W to the input in backward; never a batch of different weights.
+    if (batch !== 1 || a.trans) throw new Error(`matmul: a ${b.t.dtype} weight multiplies a plain (rows, k) operand, not a batch or a transpose`);
+    a.t.backend.matmulQuant({
+      a: a.t.buffer as Float32Array, aOffset: a.t.offset, w: b.t.buffer as Uint8Array, type: b.t.dtype as QuantDType, transW: b.trans,
+      c: out.buffer as Float32Array, cOffset: out.offset, m, n, k, accumulate: into !== undefined,
+    });
+    return out;
+  }
   a.t.backend.matmul({
     a: a.t.buffer as Float32Array, aOffset: a.t.offset, strideA: m * k, transA: a.trans,
-    b: b.t.buffer, bOffset: b.t.offset, strideB: k * n, transB: b.trans,
+    b: b.t.buffer as WeightArray, bOffset: b.t.offset, strideB: k * n, transB: b.trans,
     c: out.buffer as Float32Array, cOffset: out.offset, strideC: m * n,
     batch, m, n, k, accumulate: into !== undefined,
   });
@@ -37,7 +48,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
   if (a.rank < 2 || b.rank < 2) throw new Error(`matmul needs rank >= 2, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
-  if (a.dtype === 'bf16') throw new Error('matmul: the left operand cannot be bf16');
+  if (a.dtype !== 'f32' && a.dtype !== 'f64') throw new Error(`matmul: the left operand cannot be ${a.dtype}`);
   const batchDims = a.shape.slice(0, -2);
   let batch = batchDims.reduce((x, y) => x * y, 1);
   let m = transA ? a.dim(-1) : a.dim(-2);
@@ -66,7 +77,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   ]);
 }
 
-/** x·Wᵀ (+ bias): x (..., in), weight (out, in) f32 or frozen bf16, bias (out). */
+/** x·Wᵀ (+ bias): x (..., in), weight (out, in) f32 or frozen bf16 or quantised, bias (out). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const y = matmul(x, weight, { transB: true });
   return bias === undefined ? y : add(y, bias);
