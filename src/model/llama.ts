@@ -18,7 +18,7 @@ import { Module } from '../nn/module.ts';
 import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
 import { ropeInvFreq, type ModelConfig } from './config.ts';
 import type { KVCache } from './kv-cache.ts';
-import { freezeMatrix, packFrozenWeights, type FrozenDType } from './frozen-weights.ts';
+import { FrozenArena, freezeMatrix, type FrozenDType } from './frozen-weights.ts';
 
 export interface ForwardOptions {
   /** Position of each (batch, time) token, B·T entries (default: 0..T-1, or after the cache's contents). */
@@ -177,16 +177,15 @@ export class LlamaModel extends Module {
   static random(config: ModelConfig, rng: Rng, opts: { std?: number; dtype?: 'f32' | FrozenDType } = {}): LlamaModel {
     const std = opts.std ?? 0.02;
     const frozen = opts.dtype !== undefined && opts.dtype !== 'f32' ? opts.dtype : undefined;
-    const model = new LlamaModel(config, (name, shape) => {
+    const arena = new FrozenArena();
+    return new LlamaModel(config, (name, shape) => {
       if (name.endsWith('norm.weight')) return keep(ones(shape)).requireGrad();
       const w = keep(randn(shape, rng, name.endsWith('.bias') ? 0 : std));
       if (frozen === undefined || shape.length !== 2) return w.requireGrad();
       const t = freezeMatrix(w.f as Float32Array, shape, frozen);
       w.dispose();
-      return t;
+      return arena.place(t);
     });
-    packFrozenWeights(model);
-    return model;
   }
 
   /** Final hidden states (B, T, D) for token ids (B·T). */

@@ -11,7 +11,7 @@ import { readGguf, readGgufTensor, readGgufTensorBytes } from '../formats/gguf.t
 import { attentionHeads, fromGgufTensor, hfConfigFromGguf } from '../formats/llama-names.ts';
 import { configFromHf, type ModelConfig } from './config.ts';
 import { LlamaModel } from './llama.ts';
-import { freezeMatrix, packFrozenWeights, type FrozenDType } from './frozen-weights.ts';
+import { FrozenArena, freezeMatrix, type FrozenDType } from './frozen-weights.ts';
 import { isQuantDType, type QuantDType } from '../tensor/dtype.ts';
 import { dequantize, type QuantType } from '../formats/gguf-quant.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -105,17 +105,17 @@ interface RawTensor {
 function build(config: ModelConfig, where: string, get: (name: string) => RawTensor | undefined, available: string[], opts: LoadOptions): LlamaModel {
   const used = new Set<string>();
   let model: LlamaModel;
+  const arena = new FrozenArena();
   try {
     model = new LlamaModel(config, (name, shape) => {
       const raw = get(name);
       if (raw === undefined) return undefined;
       used.add(name);
-      return toTensor(raw, shape.length === 2 ? opts.dtype ?? 'f32' : 'f32');
+      return arena.place(toTensor(raw, shape.length === 2 ? opts.dtype ?? 'f32' : 'f32'));
     });
   } catch (e) {
     throw new WhetError(`${where}: ${(e as Error).message}`);
   }
-  packFrozenWeights(model);
   // A tied checkpoint may still carry lm_head.weight (a copy of the embedding).
   const unused = available.filter((n) => !used.has(n) && !IGNORABLE.test(n) && !(n === 'lm_head.weight' && config.tieWordEmbeddings));
   if (unused.length > 0) throw new WhetError(`${where}: tensors not used by a ${config.modelType} model: ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ` (+${unused.length - 5} more)` : ''}`);

@@ -1,5 +1,5 @@
 // Sibling projections of one input (q/k/v, gate/up) as one product when their frozen weights lie back to back in one
-// buffer, as packFrozenWeights lays them out: decoding reads them in one call (one thread handoff, one prefetch ramp)
+// buffer, as FrozenArena places them: decoding reads them in one call (one thread handoff, one prefetch ramp)
 // instead of one call each.
 import type { WeightArray } from '../../backend/backend.ts';
 import type { QuantDType } from '../dtype.ts';
