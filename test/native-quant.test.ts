@@ -10,7 +10,7 @@ import { rng } from './helpers/random.ts';
 const addon = loadAddon();
 const skip = addon === null ? 'the native addon is not built' : false;
 const TYPES: QuantType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
-/** m at or below this with W stored n × k takes the int8 path (A quantised to int8: see intTolerance). */
+/** m at or below this with W stored n × k takes the int8 path (A quantised to int8: see assertClose). */
 const INT8_MAX_M = 16;
 
 const rand = rng(11);
@@ -133,8 +133,9 @@ function withEachIsa(fn: (isa: string, threads: number) => void): void {
   }
 }
 
-// Odd sizes on both sides of the int8 path's limit (m ≤ 16) and of the axpy path's; W's rows are whole blocks.
-const MS = [1, 3, 16, 17, 70];
+// Odd sizes on both sides of the int8 path's limit (m ≤ 16, W stored n × k) and of the axpy path's (m ≤ 2, W stored
+// k × n); W's rows are whole blocks.
+const MS = [1, 2, 3, 16, 17, 70];
 const OTHER = [1, 5, 33, 130]; // n for W stored n × k, k for W stored k × n
 for (const type of TYPES) {
   test(`qgemm ${type} matches dequantise-then-multiply on every ISA, thread count and orientation`, { skip }, () => {
@@ -175,8 +176,9 @@ for (const type of TYPES) {
   });
 }
 
-// Random bytes (with sane f16 scales) are valid blocks: enough to cover the large-m path's slabs of W (more than
-// 2^21 decoded floats per product) without quantising millions of values in TypeScript.
+// Random bytes (with sane f16 scales) are valid blocks: enough to cover the large-m path's slabs of W (a thread
+// decodes at most 2^19 floats per GEMM call: these need several, and scratch tiles) without quantising millions of
+// values in TypeScript.
 function randomBlocks(type: QuantType, rows: number, len: number): Uint8Array {
   const { block, bytes } = QUANT_TYPES[type];
   const w = new Uint8Array((rows * len / block) * bytes);
@@ -248,7 +250,7 @@ test('dequantRows equals the TypeScript dequantisation bit for bit, on every ISA
 test('qgemm and dequantRows reject bad arguments with a TypeError', { skip }, () => {
   const w = randomBlocks('Q8_0', 4, 64); // 4 rows of 64: 272 bytes
   const a = new Float32Array(2 * 64), c = new Float32Array(2 * 4);
-  const good = [a, 0, w, 8, true, c, 0, 2, 4, 64, false];
+  const good: unknown[] = [a, 0, w, 8, true, c, 0, 2, 4, 64, false];
   addon!.qgemm(...good);
   const bad: Array<[number, unknown, RegExp]> = [
     [2, w.subarray(1), /w has 271 bytes but a Q8_0 matrix of 4 rows of 64 takes 272/],
@@ -270,7 +272,7 @@ test('qgemm and dequantRows reject bad arguments with a TypeError', { skip }, ()
   ];
   for (const [i, value, message] of bad) {
     const args = [...good];
-    args[i] = value as (typeof args)[number];
+    args[i] = value;
     assert.throws(() => addon!.qgemm(...args), (e: unknown) => e instanceof TypeError && message.test(e.message), `argument ${i} = ${String(value)}`);
   }
   assert.throws(() => addon!.qgemm(a, 0, w, 8, true, c, 0, 2, 4, 64), /expected 11 arguments/);

@@ -45,7 +45,8 @@ void qgemm(const QGemmArgs& args);  // runs the variant for active_isa()
 // Bit-exact to ggml's dequantize_row_* (every value is one rounding of the exact product).
 void dequant_rows(int type, const uint8_t* w, int64_t row_len, const int32_t* rows, int64_t nrows, float* out);
 
-// The AVX-512 variant needs VNNI; without it the AVX2 one runs.
+// The per-ISA variants (dequant_rows: entries [i0, i1) of rows, on the calling thread). The AVX-512 one needs
+// VNNI; without it the AVX2 one runs.
 namespace avx512 {
 void qgemm(const QGemmArgs& args);
 void dequant_rows(int type, const uint8_t* w, int64_t row_len, const int32_t* rows, int64_t i0, int64_t i1, float* out);
