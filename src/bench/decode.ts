@@ -126,7 +126,7 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
     cfg = configFromHf(SMOLLM2_135M);
     model = LlamaModel.random(cfg, new Rng(1), { dtype: opts.dtype ?? 'bf16' });
   }
-  const dtype = weightType(model);
+  const dtype = opts.dtype ?? weightType(model); // asked for, or what the file stores most of
   // Weights read per decode step: every matrix once (a tied embedding serves as the output head; the
   // embedding lookup itself reads one row).
   const matrices = model.namedTensors().filter(([, t]) => t.rank === 2);
