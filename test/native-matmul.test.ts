@@ -1,4 +1,5 @@
-// Checks the native GEMM against the reference matmul on every ISA the CPU has, at 1 and 2 threads, plus its bounds checks and the bench's output.
+// Checks the native GEMM against the reference matmul on every ISA the CPU has, at 1 and 2 threads (and, for bf16 B
+// on AVX-512, with the AVX512_BF16 path on and off), plus its bounds checks and the bench's output.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,7 +8,7 @@ import path from 'node:path';
 import { loadAddon } from '../src/backend/addon.ts';
 import { nativeMatmul } from '../src/backend/native-matmul.ts';
 import { referenceBackend as R } from '../src/backend/reference.ts';
-import { f32ToBf16 } from '../src/backend/bf16.ts';
+import { bf16ToF32, f32ToBf16 } from '../src/backend/bf16.ts';
 import type { MatmulArgs } from '../src/backend/backend.ts';
 import { rng } from './helpers/random.ts';
 
@@ -71,8 +72,12 @@ for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [7, 13, 29], [33, 65, 17], [1, 30
   for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, accumulate: (m + n) % 2 === 0 });
 }
 // [1, 1001, 333]: decode's matrix-vector path split across threads, with odd k (unaligned bf16 rows, vector tails).
-for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [1, 1001, 333], [3, 70, 45], [13, 50, 37], [40, 64, 64], [300, 700, 530]] as const) {
-  for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, bf16: true });
+// With AVX512_BF16: m either side of where the bf16 kernel takes over (12), k odd (half a pair at the end) and
+// over several k blocks, k = 1, n under one vector (the narrow tile), ragged edge tiles.
+for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [1, 1001, 333], [3, 70, 45], [11, 33, 40], [12, 33, 40], [13, 50, 37],
+  [17, 33, 40], [29, 31, 47], [40, 64, 64], [41, 65, 33], [64, 1, 50], [100, 9, 16], [45, 1601, 70],
+  [300, 700, 530]] as const) {
+  for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, bf16: true, accumulate: (m + k) % 2 === 1 });
 }
 CASES.push(
   { m: 17, k: 33, n: 65, batch: 3, offsets: true, accumulate: true },
@@ -82,34 +87,78 @@ CASES.push(
   { m: 9, k: 21, n: 35, batch: 3, sharedC: true, accumulate: true }, // stride 0 output: sums the batch in order
   { m: 2, k: 30, n: 50, batch: 3, sharedC: true, transB: true },     // stride 0, overwrite: the last one wins
   { m: 130, k: 90, n: 150, batch: 2, offsets: true, transA: true, transB: true, bf16: true },
+  { m: 50, k: 77, n: 90, batch: 3, sharedB: true, transB: true, bf16: true, offsets: true, accumulate: true },
+  { m: 60, k: 45, n: 35, batch: 3, sharedC: true, bf16: true, accumulate: true },       // bf16 kernel, batch summed in order
+  { m: 20, k: 64, n: 40, batch: 4, transB: true, bf16: true, offsets: true },
   { m: 5, k: 0, n: 9 },                                               // empty sum: C = 0
   { m: 5, k: 0, n: 9, accumulate: true },                             // empty sum: C unchanged
 );
+
+/** The reference product with A rounded to bf16 first: what the AVX512_BF16 path computes (gemm.h's contract). */
+function referenceRoundingA(args: MatmulArgs): Float32Array {
+  const c = Float32Array.from(args.c);
+  R.matmul({ ...args, a: args.a.map((x) => bf16ToF32(f32ToBf16(x))), c });
+  return c;
+}
 
 test('native matmul matches the reference on every ISA and thread count', { skip }, () => {
   const { matmul } = nativeMatmul(addon!);
   const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => addon!.setIsa(isa));
   const startIsa = addon!.detectedIsa();
   const startThreads = addon!.numThreads();
+  const startBf16 = addon!.bf16Dot();
+  const bf16Modes = startBf16 ? [true, false] : [false];
   assert.ok(isas.includes('scalar'));
+  let rounded = 0;
   try {
     for (const c of CASES) {
       const args = makeArgs(c);
       const expected = Float32Array.from(args.c);
       R.matmul({ ...args, c: expected });
+      let expectedRounded: Float32Array | undefined;
       for (const isa of isas) {
         addon!.setIsa(isa);
-        for (const threads of [1, 2]) {
-          addon!.setThreads(threads);
-          const out = Float32Array.from(args.c);
-          matmul({ ...args, c: out });
-          assertClose(out, expected, c.k, `${describe(c)} on ${isa} with ${threads} threads`);
+        for (const bf16Dot of c.bf16 && isa === 'avx512' ? bf16Modes : [startBf16]) {
+          addon!.setBf16Dot(bf16Dot);
+          const roundsA = c.bf16 === true && addon!.gemmRoundsA(c.m, c.k, c.transB ?? false);
+          assert.ok(!roundsA || (isa === 'avx512' && bf16Dot), 'only the AVX512_BF16 path rounds A');
+          if (roundsA) rounded++;
+          const want = roundsA ? (expectedRounded ??= referenceRoundingA(args)) : expected;
+          for (const threads of [1, 2]) {
+            addon!.setThreads(threads);
+            const out = Float32Array.from(args.c);
+            matmul({ ...args, c: out });
+            assertClose(out, want, c.k, `${describe(c)} on ${isa}${roundsA ? ' (A rounded to bf16)' : ''} with ${threads} threads`);
+          }
         }
       }
     }
   } finally {
     addon!.setIsa(startIsa);
     addon!.setThreads(startThreads);
+    addon!.setBf16Dot(startBf16);
+  }
+  if (startBf16) assert.ok(rounded > 20, `the AVX512_BF16 path ran on ${rounded} cases`);
+});
+
+test('bf16 B with the AVX512_BF16 path stays within bf16 rounding of the exact product', { skip: skip || (!addon!.gemmRoundsA(64, 576, true) && 'the AVX512_BF16 path is off (CPU, WHET_ISA or WHET_BF16=0)') }, () => {
+  // Rounding A to bf16 moves each product by at most 2^-9 relative: the sum by at most 2^-9 · Σ|a·b|.
+  const { matmul } = nativeMatmul(addon!);
+  for (const c of [{ m: 64, k: 576, n: 96, transB: true }, { m: 64, k: 300, n: 50 }, { m: 12, k: 77, n: 40, transA: true }] as Case[]) {
+    const args = makeArgs({ ...c, bf16: true });
+    assert.ok(addon!.gemmRoundsA(c.m, c.k, c.transB ?? false));
+    const out = Float32Array.from(args.c);
+    matmul({ ...args, c: out });
+    const exact = Float32Array.from(args.c);
+    R.matmul({ ...args, c: exact });
+    const absSum = Float32Array.from(args.c, () => 0);
+    R.matmul({ ...args, a: args.a.map(Math.abs), b: Uint16Array.from(args.b as Uint16Array, (h) => h & 0x7fff), c: absSum });
+    let changed = 0;
+    for (let i = 0; i < out.length; i++) {
+      assert.ok(Math.abs(out[i]! - exact[i]!) <= 2 ** -9 * absSum[i]! + 1e-5, `${describe(c)}: element ${i}`);
+      if (out[i] !== exact[i]) changed++;
+    }
+    assert.ok(changed > 0, 'A is rounded');
   }
 });
 

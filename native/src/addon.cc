@@ -39,6 +39,12 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), whet::set_active_isa(isa));
 }
 
+Napi::Value Bf16Dot(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), whet::bf16_dot_enabled()); }
+
+Napi::Value SetBf16Dot(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), whet::set_bf16_dot(info[0].ToBoolean().Value()));
+}
+
 // Asks the kernel to back the typed array's whole 2 MiB pages with huge pages (before it is written).
 Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
   Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
@@ -56,6 +62,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isa", Napi::Function::New(env, GetIsa));
   exports.Set("detectedIsa", Napi::Function::New(env, DetectedIsa));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("bf16Dot", Napi::Function::New(env, Bf16Dot));
+  exports.Set("setBf16Dot", Napi::Function::New(env, SetBf16Dot));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages));
   whet::RegisterGemm(env, exports);
   whet::RegisterKernels(env, exports);

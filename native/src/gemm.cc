@@ -13,4 +13,8 @@ void gemm(const GemmArgs& args) {
   }
 }
 
+bool gemm_bf16_rounds_a(int64_t m, int64_t k, bool trans_b) {
+  return active_isa() == Isa::avx512 && avx512::bf16_rounds_a(m, k, trans_b);
+}
+
 }  // namespace whet

@@ -113,10 +113,21 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// gemmRoundsA(m, k, transB): whether gemm with bf16 B rounds A to bf16 for this shape (gemm.h).
+Napi::Value GemmRoundsA(const Napi::CallbackInfo& info) {
+  int64_t m, k;
+  bool tb;
+  if (info.Length() != 3 || !read_count(info, 0, "m", &m) || !read_count(info, 1, "k", &k) ||
+      !read_bool(info, 2, "transB", &tb))
+    return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), gemm_bf16_rounds_a(m, k, tb));
+}
+
 }  // namespace
 
 void RegisterGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("gemmRoundsA", Napi::Function::New(env, GemmRoundsA));
   RegisterProbes(env, exports);
 }
 

@@ -26,6 +26,18 @@ Isa initial() {
 
 Isa g_active = initial();
 
+bool detect_bf16() {
+  __builtin_cpu_init();
+  return detect() == Isa::avx512 && __builtin_cpu_supports("avx512bf16");
+}
+
+bool initial_bf16() {
+  const char* env = std::getenv("WHET_BF16");
+  return detect_bf16() && !(env != nullptr && std::strcmp(env, "0") == 0);
+}
+
+bool g_bf16 = initial_bf16();
+
 }  // namespace
 
 Isa detected_isa() {
@@ -38,6 +50,19 @@ Isa active_isa() { return g_active; }
 bool set_active_isa(Isa isa) {
   if (isa > detected_isa()) return false;
   g_active = isa;
+  return true;
+}
+
+bool cpu_has_avx512_bf16() {
+  static bool d = detect_bf16();
+  return d;
+}
+
+bool bf16_dot_enabled() { return g_bf16; }
+
+bool set_bf16_dot(bool on) {
+  if (on && !cpu_has_avx512_bf16()) return false;
+  g_bf16 = on;
   return true;
 }
 

@@ -10,4 +10,10 @@ Isa active_isa();                 // what kernels use now (never above detected)
 bool set_active_isa(Isa isa);     // false if the CPU lacks it
 const char* isa_name(Isa isa);
 
+// AVX512_BF16 (vdpbf16ps): with it on, the avx512 GEMM multiplies bf16 B by A rounded to bf16 (see
+// gemm.h). On when the CPU has it, unless WHET_BF16=0; tests switch it to check both paths.
+bool cpu_has_avx512_bf16();
+bool bf16_dot_enabled();
+bool set_bf16_dot(bool on);  // false (and unchanged) when asked on and the CPU lacks it
+
 }  // namespace whet

@@ -47,7 +47,17 @@ class Pool {
     }
     cv_.notify_all();
     work();
-    while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    // The other threads' tasks are usually microseconds from done: spin for them, yielding only after
+    // kSpinWait. A yield per check (a system call, and the core handed to any other runnable process)
+    // made a product of ~3 µs on two threads take 1.5 µs longer (decode of a 135M model makes 60 such calls).
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinWait;
+    for (uint32_t i = 1; pending_.load(std::memory_order_acquire) != 0; i++) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
+        while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+        break;
+      }
+    }
     fn_ = nullptr;
   }
 
@@ -62,6 +72,14 @@ class Pool {
     }
     tl_in_task = false;
   }
+
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  static constexpr std::chrono::microseconds kSpinWait{50};
 
   void worker_loop() {
     uint64_t seen = generation_.load(std::memory_order_acquire);

@@ -10,6 +10,12 @@ export type NativeAddon = Record<string, (...args: any[]) => any> & {
   isa(): string;
   detectedIsa(): string;
   setIsa(name: string): boolean;
+  /** Whether bf16 B products run on AVX512_BF16 (A rounded to bf16; see native/src/gemm.h). */
+  bf16Dot(): boolean;
+  /** Switches that path; false (unchanged) when asked on and the CPU lacks AVX512_BF16. */
+  setBf16Dot(on: boolean): boolean;
+  /** Whether gemm with bf16 B rounds A to bf16 for a product with these m, k and transB (active ISA included). */
+  gemmRoundsA(m: number, k: number, transB: boolean): boolean;
 };
 
 let cached: NativeAddon | null | undefined;

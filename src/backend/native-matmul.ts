@@ -1,5 +1,6 @@
-// Native matmul: the addon's blocked GEMM (AVX-512/AVX2/scalar, threaded), with bf16 weights converted while packing,
-// and its products with quantised weights (int8 dot products for few rows, dequantised slabs for many).
+// Native matmul: the addon's blocked GEMM (AVX-512/AVX2/scalar, threaded). bf16 weights run on AVX512_BF16 where the
+// CPU has it (A rounded to bf16: see MatmulArgs), else are converted to f32 while packing;
+// and its products with quantised weights (int8 dot products for few rows, dequantised tiles for many).
 import type { Backend } from './backend.ts';
 import type { NativeAddon } from './addon.ts';
 import { QUANT_TYPE_IDS } from './quant-ids.ts';

@@ -63,7 +63,7 @@ export async function benchDecode(opts: DecodeBenchOptions): Promise<void> {
   if (addon === null) throw new WhetError('bench decode needs the native addon (npm run build:native)');
   const dtypes = opts.dtypes ?? (opts.model === undefined ? DECODE_DTYPES : [undefined]);
   const what = opts.model ?? 'SmolLM2-135M shape, random weights';
-  process.stderr.write(`bench decode: ${what}, isa ${addon.isa()}, threads ${addon.numThreads()}; bound: decode = memory bandwidth over the weight bytes a step reads, prefill = FMA peak over 2 FLOPs per weight per token\n`);
+  process.stderr.write(`bench decode: ${what}, isa ${addon.isa()}, threads ${addon.numThreads()}; bound: decode = memory bandwidth over the weight bytes a step reads, prefill = FMA peak (bf16 on AVX512_BF16: twice it) over 2 FLOPs per weight per token\n`);
   for (const dtype of dtypes) {
     const args = [BIN, 'bench', 'decode-child', JSON.stringify({ ...opts, dtypes: undefined, dtype, json: true })];
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -132,7 +132,11 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
   const matrices = model.namedTensors().filter(([, t]) => t.rank === 2);
   const bytesPerStep = matrices.reduce((n, [, t]) => n + t.data.byteLength, 0);
   const flopsPerToken = 2 * matrices.reduce((n, [, t]) => n + t.size, 0);
-  const computeBound = (peak * 1e9) / flopsPerToken;
+  // bf16 weights on AVX512_BF16 multiply on vdpbf16ps: two multiply-adds per lane, twice the FMA peak.
+  const bf16Dot = dtype === 'bf16' && addon.gemmRoundsA(512, cfg.hiddenSize, true);
+  const prefillPeak = bf16Dot ? 2 * peak : peak;
+  const peakName = bf16Dot ? 'bf16 peak (2× FMA)' : 'FMA peak';
+  const computeBound = (prefillPeak * 1e9) / flopsPerToken;
   const promptLen = opts.quick ? 64 : 512;
   const decodeTokens = opts.quick ? 16 : 128;
   const batch = opts.batch ?? (opts.quick ? 4 : 16);
@@ -165,7 +169,7 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
         step(ids(promptLen, 1), [caches[0]!]);
         return (performance.now() - t0) / 1000;
       });
-      rows.push({ phase: 'prefill', prompt: promptLen, batch: 1, tps: promptLen / prefill, bound: computeBound, against: `FMA peak ${peak.toFixed(0)} GFLOP/s` });
+      rows.push({ phase: 'prefill', prompt: promptLen, batch: 1, tps: promptLen / prefill, bound: computeBound, against: `${peakName} ${prefillPeak.toFixed(0)} GFLOP/s` });
       // Decode: greedy steps of one stream from a one-token prompt (llama-bench's tg at depth 0).
       const decode = median(() => {
         caches[0]!.reset();
@@ -186,7 +190,7 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
         return (performance.now() - t0) / 1000;
       });
       const batchBound = Math.min(batch * memBound, computeBound);
-      rows.push({ phase: 'decode-batch', prompt: 1, batch, tps: (batch * batchSteps) / batched, bound: batchBound, against: batch * memBound < computeBound ? `${batch} × ${perStep}` : `FMA peak ${peak.toFixed(0)} GFLOP/s` });
+      rows.push({ phase: 'decode-batch', prompt: 1, batch, tps: (batch * batchSteps) / batched, bound: batchBound, against: batch * memBound < computeBound ? `${batch} × ${perStep}` : `${peakName} ${prefillPeak.toFixed(0)} GFLOP/s` });
     });
   } finally {
     for (const c of caches) c.dispose();

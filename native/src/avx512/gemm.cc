@@ -1,4 +1,5 @@
-// GEMM for AVX-512: a 14 × 32 register tile (28 zmm accumulators) and 16 × 16 in-register transposes for packing.
+// GEMM for AVX-512: a 14 × 32 register tile (28 zmm accumulators) and 16 × 16 in-register transposes for packing;
+// with AVX512_BF16, bf16 B multiplies A rounded to bf16 on vdpbf16ps (same tile, k in pairs; see gemm.h).
 // GCC 12 reports the _mm512_undefined_*() pass-through inside many AVX-512 intrinsics as uninitialised.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -10,6 +11,7 @@
 #include <cstring>
 
 #include "gemm.h"
+#include "isa.h"
 #include "threadpool.h"
 
 #define WHET_VW 16
@@ -126,6 +128,152 @@ void pack_rows_transposed(const T* src, int64_t stride, int64_t rows, int64_t kc
 }
 
 }  // namespace
+
+// ---- bf16 B on AVX512_BF16 (see gemm.h for the precision contract) ----
+// Only these functions may use the BF16 instructions: the rest of the unit must run on AVX-512 CPUs
+// without them, so the target is widened here rather than for the whole unit. Entered only when
+// bf16_dot_enabled() (isa.h) says the CPU has them.
+#pragma GCC push_options
+#pragma GCC target("avx512bf16")
+
+#define WHET_GEMM_BF16 1
+
+namespace {
+
+// Packed operands hold k in pairs: one 32-bit word = element 2p (low half) and 2p + 1 (high half) as
+// bf16, what vdpbf16ps multiplies lane by lane. A 768-long k block (384 pairs) keeps the 14 × 768
+// A micro-panel (21 KiB) in L1; a B block of 256 Ki words (1 MiB) sits in L2.
+constexpr int64_t kKC16 = 768, kBlockWords = 256 << 10;
+
+// One MR × NV·16 tile of C = (load_c ? C : 0) + Σ_p a[p·MR + r] · bp[p·NR + j] over kp pairs.
+template <int MR, int NV>
+inline void ukr_bf16(int64_t kp, const uint32_t* a, const uint32_t* bp, float* c, int64_t ldc, bool load_c) {
+  constexpr int NR = NV * 16;
+  __m512 acc[MR][NV];
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + v * 16), _MM_HINT_T0);
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kp; p++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) _mm_prefetch(reinterpret_cast<const char*>(bp + (p + kPrefetchB) * NR + v * 16), _MM_HINT_T0);
+    __m512bh b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = (__m512bh)_mm512_load_si512(bp + p * NR + v * 16);
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; r++) {
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[p * MR + r]));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+    }
+  }
+#pragma GCC unroll 32
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      float* d = c + r * ldc + v * 16;
+      _mm512_storeu_ps(d, load_c ? _mm512_add_ps(acc[r][v], _mm512_loadu_ps(d)) : acc[r][v]);
+    }
+}
+
+inline __m512 as_ps(__m512i v) { return _mm512_castsi512_ps(v); }
+// Masks of the first n lanes (all of them from 32 / 16 on, none for n ≤ 0).
+inline __mmask32 first_n32(int64_t n) { return n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : (__mmask32(1) << n) - 1; }
+inline __mmask16 first_n16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1); }
+
+// 32 floats at p (the first n; 0 past them) rounded to bf16 (nearest even), in order.
+inline __m512i round32(const float* p, int64_t n) {
+  const __m512 lo = _mm512_maskz_loadu_ps(first_n16(n), p);
+  const __m512 hi = _mm512_maskz_loadu_ps(first_n16(n - 16), p + 16);
+  return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+// Packs the mc × kc block of A (float; A(i, p) = a[i·ars + p·acs]) into MR-row panels of pairs, panel
+// q at dst + q·MR·kp (kp = ⌈kc / 2⌉) holding dst[p·MR + r] = bf16 A(q·MR + r, 2p) | bf16 A(·, 2p + 1) << 16,
+// zero past kc and past mc.
+template <int MR>
+void pack_a_bf16(const float* a, int64_t ars, int64_t acs, int64_t mc, int64_t kc, uint32_t* dst) {
+  static_assert(MR <= 16, "one 16 × 16 transpose per panel");
+  const int64_t kp = (kc + 1) / 2;
+  const __mmask16 store_mask = static_cast<__mmask16>((1u << MR) - 1);
+  for (int64_t i = 0; i < mc; i += MR, dst += MR * kp) {
+    const int64_t mr = std::min<int64_t>(MR, mc - i);
+    const float* src = a + i * ars;
+    if (acs == 1) {  // rows along k: 16 rows × 32 elements rounded, then a 16 × 16 word transpose
+      for (int64_t p = 0; p < kc; p += 32) {
+        const int64_t np = std::min<int64_t>(32, kc - p);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) r[q] = q < mr ? as_ps(round32(src + q * ars + p, np)) : _mm512_setzero_ps();
+        transpose16(r);
+        const int64_t nw = (np + 1) / 2;
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++)
+          if (q < nw) _mm512_mask_storeu_ps(reinterpret_cast<float*>(dst + (p / 2 + q) * MR), store_mask, r[q]);
+      }
+    } else {  // rows along m (A stored k × m): two k rows rounded together, their elements interleaved
+      const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                                  22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+      const __mmask16 live = first_n16(mr);
+      for (int64_t p = 0; p < kp; p++) {
+        const __m512 even = _mm512_maskz_loadu_ps(live, src + 2 * p * acs);
+        const __m512 odd = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(live, src + (2 * p + 1) * acs) : _mm512_setzero_ps();
+        const __m512i w = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
+        _mm512_mask_storeu_epi32(dst + p * MR, store_mask, w);
+      }
+    }
+  }
+}
+
+// Packs the kc × nc block of B (bf16 bits; B(p, j) = b[p·brs + j·bcs]) into NR-column panels of pairs,
+// panel q at dst + q·NR·kp holding dst[p·NR + j] = B(2p, q·NR + j) | B(2p + 1, ·) << 16, zero past kc and nc.
+template <int NR>
+void pack_b_bf16(const uint16_t* b, int64_t brs, int64_t bcs, int64_t kc, int64_t nc, uint32_t* dst) {
+  const int64_t kp = (kc + 1) / 2;
+  for (int64_t j = 0; j < nc; j += NR, dst += NR * kp) {
+    const int64_t nr = std::min<int64_t>(NR, nc - j);
+    const uint16_t* src = b + j * bcs;
+    if (bcs == 1) {  // B stored k × n: rows 2p and 2p + 1 interleaved
+      for (int64_t p = 0; p < kp; p++) {
+        const uint16_t* even = src + 2 * p * brs;
+        const bool has_odd = 2 * p + 1 < kc;
+        uint32_t* d = dst + p * NR;
+        for (int g = 0; g < NR; g += 16) {
+          const __mmask16 m = first_n16(nr - g);
+          const __m512i lo = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, even + g));
+          const __m512i hi = has_odd ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, even + brs + g)) : _mm512_setzero_si512();
+          _mm512_store_si512(d + g, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+      }
+    } else {  // B stored n × k: a row's consecutive pairs already are the words; 16 × 16 word transposes
+      for (int g = 0; g < NR; g += 16) {
+        const int64_t live = std::max<int64_t>(0, std::min<int64_t>(16, nr - g));
+        for (int64_t p = 0; p < kc; p += 32) {
+          const int64_t np = std::min<int64_t>(32, kc - p);
+          const __mmask32 m = first_n32(np);
+          __m512 r[16];
+#pragma GCC unroll 16
+          for (int q = 0; q < 16; q++)
+            r[q] = q < live ? as_ps(_mm512_maskz_loadu_epi16(m, src + (g + q) * bcs + p)) : _mm512_setzero_ps();
+          transpose16(r);
+          const int64_t nw = (np + 1) / 2;
+#pragma GCC unroll 16
+          for (int q = 0; q < 16; q++)
+            if (q < nw) _mm512_store_ps(reinterpret_cast<float*>(dst + (p / 2 + q) * NR + g), r[q]);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+#pragma GCC pop_options
 
 #include "impl/gemm_driver.inc"
 
