@@ -208,3 +208,53 @@ test('native attention checks sizes and array lengths', { skip }, () => {
   assert.throws(() => fwd({ tk: T - 1, causal: false, seg: new Int32Array(B * T) }), RangeError, 'segments need tq == tk');
   assert.throws(() => (a.attention as (...x: unknown[]) => void)(q, kv, kv), TypeError);
 });
+
+test('attentionCached: each sequence appends to its own cache and attends to it, as the reference (every ISA, 1 and 2 threads)', { skip }, () => {
+  const native = nativeAttention(addon!);
+  // Sequences of different lengths (one empty, one past a key tile, one long enough to split keys when alone),
+  // grouped-query heads, one new position (decode) or several (a prompt), and a single sequence.
+  for (const { batch, tq, hq, hkv, dim, lengths } of [
+    { batch: 4, tq: 1, hq: 6, hkv: 2, dim: 16, lengths: [0, 5, 70, 300] },
+    { batch: 3, tq: 5, hq: 4, hkv: 4, dim: 20, lengths: [0, 9, 64] },
+    { batch: 1, tq: 1, hq: 9, hkv: 3, dim: 64, lengths: [2000] },
+  ]) {
+    const r = rng(batch * 100 + tq);
+    const caps = lengths.map((l, b) => l + tq + b); // a spare position or more after the new ones
+    const q = randn(batch * tq * hq * dim, r), newK = randn(batch * tq * hkv * dim, r), newV = randn(newK.length, r);
+    const caches = caps.map((c) => [randn(c * hkv * dim, r), randn(c * hkv * dim, r)] as const);
+    const run = (be: Pick<typeof referenceBackend, 'attentionCached'>) => {
+      const ks = caches.map(([k]) => Float32Array.from(k)), vs = caches.map(([, v]) => Float32Array.from(v));
+      const o = new Float32Array(q.length);
+      be.attentionCached({ q, newK, newV, ks, vs, o, lengths: Int32Array.from(lengths), batch, tq, hq, hkv, dim, scale: 1 / Math.sqrt(dim) });
+      return { o, ks, vs };
+    };
+    const want = run(referenceBackend);
+    // The reference itself: the new rows land at `length`, nothing else in a cache moves.
+    want.ks.forEach((k, b) => {
+      const at = lengths[b]! * hkv * dim, row = tq * hkv * dim;
+      assert.deepEqual(k.subarray(at, at + row), newK.subarray(b * row, (b + 1) * row));
+      assert.deepEqual(k.subarray(0, at), caches[b]![0].subarray(0, at));
+      assert.deepEqual(k.subarray(at + row), caches[b]![0].subarray(at + row));
+    });
+    forEachConfig((config) => {
+      const got = run(native);
+      const label = `batch ${batch}, tq ${tq}, lengths ${lengths.join('/')} [${config}]`;
+      assertClose(`${label} o`, got.o, want.o, 2e-5);
+      got.ks.forEach((k, b) => assert.deepEqual(k, want.ks[b], `${label}: cache k of sequence ${b}`));
+      got.vs.forEach((v, b) => assert.deepEqual(v, want.vs[b], `${label}: cache v of sequence ${b}`));
+    });
+  }
+});
+
+test('attentionCached refuses a sequence whose new positions do not fit its cache', { skip }, () => {
+  const [hq, hkv, dim] = [2, 1, 8];
+  const args = (cap: number) => ({
+    q: new Float32Array(2 * hq * dim), newK: new Float32Array(2 * hkv * dim), newV: new Float32Array(2 * hkv * dim),
+    ks: [new Float32Array(4 * hkv * dim), new Float32Array(cap * hkv * dim)], vs: [new Float32Array(4 * hkv * dim), new Float32Array(cap * hkv * dim)],
+    o: new Float32Array(2 * hq * dim), lengths: Int32Array.of(0, 3), batch: 2, tq: 1, hq, hkv, dim, scale: 1,
+  });
+  for (const be of [nativeAttention(addon!), referenceBackend]) {
+    assert.throws(() => be.attentionCached(args(3)), /sequence 1: 3 stored \+ 1 new positions exceed its cache of 3/);
+    be.attentionCached(args(4));
+  }
+});

@@ -86,7 +86,7 @@ bool attention_forward(const AttnArgs& a) {
   const int64_t G = a.Hq / a.Hkv, R = a.Tq * G, nrt = cdiv(R, kRowTile), nkt = cdiv(a.Tk, kKeyTile);
   // Decoding (few rows per kv head): one job walks every kv head, reading K and V front to back.
   const int64_t heads_per_job = R <= attn::kNarrowRows ? a.Hkv : 1, groups = a.B * (a.Hkv / heads_per_job);
-  const int64_t threads = thread_budget(4.0 * a.B * a.Hq * visible_pairs(a) * a.D);
+  const int64_t threads = a.serial ? 1 : thread_budget(4.0 * a.B * a.Hq * visible_pairs(a) * a.D);
   // Too few (batch, head, row tile) jobs to fill the pool: split the keys as well and merge.
   int64_t splits = 1;
   if (threads > 1 && groups * nrt < 2 * threads) splits = min64(nkt, cdiv(2 * threads, groups * nrt));
@@ -225,6 +225,39 @@ bool attention_backward(const AttnArgs& a) {
     }
   });
   return true;
+}
+
+bool attention_cached(const CachedAttnArgs& c) {
+  const int64_t row = c.Tq * c.Hkv * c.D;  // floats of one sequence's new keys (or values)
+  auto one = [&](int64_t b, bool serial) {
+    std::memcpy(c.k[b] + c.len[b] * c.Hkv * c.D, c.new_k + b * row, row * sizeof(float));
+    std::memcpy(c.v[b] + c.len[b] * c.Hkv * c.D, c.new_v + b * row, row * sizeof(float));
+    thread_local std::vector<float> lse;  // written by the forward, unused here
+    lse.resize(c.Hq * c.Tq);
+    AttnArgs a{};
+    a.q = c.q + b * c.Tq * c.Hq * c.D;
+    a.k = c.k[b];
+    a.v = c.v[b];
+    a.o = c.o + b * c.Tq * c.Hq * c.D;
+    a.lse = lse.data();
+    a.B = 1;
+    a.Tq = c.Tq;
+    a.Tk = c.len[b] + c.Tq;
+    a.kvCap = c.cap[b];
+    a.Hq = c.Hq;
+    a.Hkv = c.Hkv;
+    a.D = c.D;
+    a.scale = c.scale;
+    a.causal = true;
+    a.serial = serial;
+    return attention_forward(a);
+  };
+  if (c.B == 1) return one(0, false);
+  std::atomic<bool> ok{true};
+  parallel_for(c.B, [&](int64_t b) {
+    if (!one(b, true)) ok = false;
+  });
+  return ok;
 }
 
 }  // namespace whet

@@ -20,11 +20,30 @@ struct AttnArgs {
   int64_t B, Tq, Tk, kvCap, Hq, Hkv, D;
   float scale;
   bool causal;
+  bool serial = false;  // run on the calling thread (each row of attention_cached)
 };
 
 // Both return false only when scratch memory cannot be allocated.
 bool attention_forward(const AttnArgs& a);
 bool attention_backward(const AttnArgs& a);
+
+// Decoding with one KV cache per sequence (src/backend/backend.ts CachedAttentionArgs): row b's Tq new
+// keys and values (new_k, new_v (B, Tq, Hkv, D)) are stored at positions [len[b], len[b] + Tq) of k[b],
+// v[b] ((cap[b], Hkv, D)), then its queries q (B, Tq, Hq, D) attend causally to [0, len[b] + Tq) into o.
+// Rows run in parallel, each on one thread. False only when scratch memory cannot be allocated.
+struct CachedAttnArgs {
+  const float* q;
+  const float* new_k;
+  const float* new_v;
+  float* const* k;
+  float* const* v;
+  const int64_t* cap;
+  const int32_t* len;
+  float* o;
+  int64_t B, Tq, Hq, Hkv, D;
+  float scale;
+};
+bool attention_cached(const CachedAttnArgs& a);
 
 namespace attn {
 

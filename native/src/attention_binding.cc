@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "attention.h"
 
@@ -183,9 +184,70 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// attentionCached(q, newK, newV, ks, vs, o, lengths, batch, tq, hq, hkv, dim, scale): ks and vs are arrays
+// of one Float32Array per sequence (its cache, capacity × hkv × dim); see CachedAttnArgs.
+Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 13) {
+    Napi::TypeError::New(env, "attentionCached: expected 13 arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Args p(info, "attentionCached");
+  CachedAttnArgs a{};
+  a.B = p.size(7, "batch");
+  a.Tq = p.size(8, "tq");
+  a.Hq = p.size(9, "hq");
+  a.Hkv = p.size(10, "hkv");
+  a.D = p.size(11, "dim");
+  a.scale = static_cast<float>(p.number(12, "scale"));
+  if (p.failed()) return env.Undefined();
+  if (a.Hq < 1 || a.Hkv < 1 || a.Hq % a.Hkv != 0 || a.D < 1 || a.Tq < 1) {
+    p.range_error("hq must be a positive multiple of hkv, and dim and tq at least 1");
+    return env.Undefined();
+  }
+  const double rows = static_cast<double>(a.B) * a.Tq;
+  a.q = p.f32(0, "q", rows * a.Hq * a.D);
+  a.new_k = p.f32(1, "newK", rows * a.Hkv * a.D);
+  a.new_v = p.f32(2, "newV", rows * a.Hkv * a.D);
+  a.o = p.f32(5, "o", rows * a.Hq * a.D);
+  a.len = p.optional_i32(6, "lengths", static_cast<double>(a.B));
+  if (!p.failed() && a.len == nullptr) p.type_error("lengths must be an Int32Array");
+  if (!info[3].IsArray() || !info[4].IsArray() || info[3].As<Napi::Array>().Length() != a.B ||
+      info[4].As<Napi::Array>().Length() != a.B)
+    p.type_error("ks and vs must be arrays of one Float32Array per sequence");
+  if (p.failed()) return env.Undefined();
+  const Napi::Array ks = info[3].As<Napi::Array>(), vs = info[4].As<Napi::Array>();
+  std::vector<float*> kp(a.B), vp(a.B);
+  std::vector<int64_t> cap(a.B);
+  const int64_t per_pos = a.Hkv * a.D;
+  for (uint32_t b = 0; b < a.B; b++) {
+    const Napi::Value kv[2] = {ks[b], vs[b]};
+    for (int j = 0; j < 2; j++)
+      if (!kv[j].IsTypedArray() || kv[j].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+        p.type_error("ks and vs must hold Float32Arrays");
+        return env.Undefined();
+      }
+    Napi::Float32Array k = kv[0].As<Napi::Float32Array>(), v = kv[1].As<Napi::Float32Array>();
+    cap[b] = static_cast<int64_t>(k.ElementLength()) / per_pos;
+    if (v.ElementLength() != k.ElementLength() || a.len[b] < 0 || a.len[b] + a.Tq > cap[b]) {
+      p.range_error("sequence " + std::to_string(b) + ": " + std::to_string(a.len[b]) + " stored + " +
+                    std::to_string(a.Tq) + " new positions exceed its cache of " + std::to_string(cap[b]));
+      return env.Undefined();
+    }
+    kp[b] = k.Data();
+    vp[b] = v.Data();
+  }
+  a.k = kp.data();
+  a.v = vp.data();
+  a.cap = cap.data();
+  if (!attention_cached(a)) Napi::Error::New(env, "attentionCached: out of memory for scratch").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterAttention(Napi::Env env, Napi::Object exports) {
+  exports.Set("attentionCached", Napi::Function::New(env, AttentionCached));
   exports.Set("attention", Napi::Function::New(env, Attention));
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
 }

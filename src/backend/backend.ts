@@ -22,7 +22,7 @@ export interface MatmulArgs {
   // Batched C[i] (m×n) = op(A[i]) (m×k) · op(B[i]) (k×n), i in [0, batch).
   // A is stored m×k (transA false) or k×m (transA true); B is stored k×n (transB false) or n×k
   // (transB true); C is m×n. B may be bf16. Strides are per batch element; 0 reuses one matrix.
-  // B bf16: A may be rounded to bf16 (nearest even) for products with m ≥ 12: the native backend does
+  // B bf16: A may be rounded to bf16 (nearest even) for products with m ≥ 12 (m ≥ 4 with transB): the native backend does
   // so on CPUs with AVX512_BF16, to multiply on vdpbf16ps, moving each product by at most 2^-9
   // relative (sums stay f32). addon.gemmRoundsA(m, k, transB) says when; native/src/gemm.h has the
   // details. Decode (m = 1), other backends and f32 B multiply A as given.
@@ -60,6 +60,14 @@ export interface AttentionBackwardArgs extends AttentionArgs {
   // go: (B, Tq, Hq, D) incoming gradient. gq (B, Tq, Hq, D) and gk, gv (B, kvCap, Hkv, D; only
   // positions [0, Tk) touched) are written. Recomputes scores block by block: no Tq×Tk matrix kept.
   go: FloatArray; gq: FloatArray; gk: FloatArray; gv: FloatArray;
+}
+
+export interface CachedAttentionArgs {
+  // Decoding with one KV cache per sequence. Row b's Tq new keys and values (newK, newV: (B, Tq, Hkv, D))
+  // are stored at positions [lengths[b], lengths[b] + Tq) of ks[b], vs[b] (its cache: (capacity, Hkv, D)),
+  // then its queries (q: (B, Tq, Hq, D)) attend causally to positions [0, lengths[b] + Tq): o (B, Tq, Hq, D).
+  q: FloatArray; newK: FloatArray; newV: FloatArray; ks: FloatArray[]; vs: FloatArray[]; o: FloatArray;
+  lengths: Int32Array; batch: number; tq: number; hq: number; hkv: number; dim: number; scale: number;
 }
 
 export interface AdamWArgs {
@@ -132,6 +140,8 @@ export interface Backend {
   softmaxBackward(y: FloatArray, gy: FloatArray, gx: FloatArray, rows: number, n: number): void;
   attention(args: AttentionArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
+  /** Forward only: sequences of a decoding batch, each against its own KV cache, in one call. */
+  attentionCached(args: CachedAttentionArgs): void;
   /**
    * Per-row log-probability of a target: lse[r] = logsumexp(logits[r]); out[r] = logits[r, t] - lse[r],
    * or 0 (and lse still written) where targets[r] == ignoreIndex. logits (rows, vocab).

@@ -28,7 +28,7 @@ function packDims(op: string, shape: readonly number[], s0: readonly number[], s
   return rank;
 }
 
-export function nativeKernels(addon: NativeAddon): Omit<Backend, 'name' | 'matmul' | 'matmulQuant' | 'dequantRows' | 'attention' | 'attentionBackward'> {
+export function nativeKernels(addon: NativeAddon): Omit<Backend, 'name' | 'matmul' | 'matmulQuant' | 'dequantRows' | 'attention' | 'attentionBackward' | 'attentionCached'> {
   return {
     fill: (out, offset, n, value) => addon.fill(out, offset, n, value),
     copyStrided(src, srcOffset, srcStrides, dst, dstOffset, shape) {

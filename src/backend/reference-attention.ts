@@ -1,5 +1,5 @@
 // Reference (plain TypeScript) grouped-query attention forward and backward, one query's score row at a time.
-import type { AttentionArgs, AttentionBackwardArgs } from './backend.ts';
+import type { AttentionArgs, AttentionBackwardArgs, CachedAttentionArgs } from './backend.ts';
 
 function validate(a: AttentionArgs): void {
   if (a.hkv <= 0 || a.hq % a.hkv !== 0) throw new RangeError(`attention: hq ${a.hq} is not a multiple of hkv ${a.hkv}`);
@@ -112,5 +112,21 @@ export function referenceAttentionBackward(a: AttentionBackwardArgs): void {
         }
       }
     }
+  }
+}
+
+export function referenceAttentionCached(a: CachedAttentionArgs): void {
+  const { batch, tq, hq, hkv, dim } = a;
+  const [qRow, kvRow] = [tq * hq * dim, tq * hkv * dim];
+  for (let b = 0; b < batch; b++) {
+    const [k, v, start] = [a.ks[b]!, a.vs[b]!, a.lengths[b]! * hkv * dim];
+    const kvCap = k.length / (hkv * dim);
+    if (start + kvRow > k.length || v.length !== k.length) throw new RangeError(`attentionCached: sequence ${b}: ${a.lengths[b]} stored + ${tq} new positions exceed its cache of ${kvCap}`);
+    k.set(a.newK.subarray(b * kvRow, (b + 1) * kvRow), start);
+    v.set(a.newV.subarray(b * kvRow, (b + 1) * kvRow), start);
+    referenceAttention({
+      q: a.q.subarray(b * qRow, (b + 1) * qRow), k, v, o: a.o.subarray(b * qRow, (b + 1) * qRow), lse: new Float32Array(hq * tq),
+      batch: 1, tq, tk: a.lengths[b]! + tq, kvCap, hq, hkv, dim, scale: a.scale, causal: true,
+    });
   }
 }

@@ -2,7 +2,7 @@
 import type { Backend } from './backend.ts';
 import { referenceElementwise } from './reference-elementwise.ts';
 import { referenceLayers } from './reference-layers.ts';
-import { referenceAttention, referenceAttentionBackward } from './reference-attention.ts';
+import { referenceAttention, referenceAttentionBackward, referenceAttentionCached } from './reference-attention.ts';
 import { referenceQuant } from './reference-quant.ts';
 
 export const referenceBackend: Backend = {
@@ -12,4 +12,5 @@ export const referenceBackend: Backend = {
   ...referenceQuant,
   attention: referenceAttention,
   attentionBackward: referenceAttentionBackward,
+  attentionCached: referenceAttentionCached,
 };

@@ -16,14 +16,6 @@ export class KVCache {
     this.v = Array.from({ length: cfg.numLayers }, () => keep(Tensor.empty(shape)));
   }
 
-  /** Copies T new rows (T·K·E floats starting at `from` in src) into layer's cache after the stored ones. */
-  write(layer: number, k: Tensor, v: Tensor, from: number, rows: number): void {
-    const rowSize = this.k[layer]!.dim(2) * this.k[layer]!.dim(3);
-    if (this.length + rows > this.capacity) throw new Error(`KV cache full: ${this.length} + ${rows} tokens exceed its capacity of ${this.capacity}`);
-    this.k[layer]!.f.set(k.f.subarray(from, from + rows * rowSize), this.length * rowSize);
-    this.v[layer]!.f.set(v.f.subarray(from, from + rows * rowSize), this.length * rowSize);
-  }
-
   /** A new cache holding this one's stored tokens (a prompt prefilled once for several samples). */
   clone(cfg: ModelConfig): KVCache {
     const copy = new KVCache(cfg, this.capacity);

@@ -10,9 +10,9 @@ import { isGradEnabled } from '../tensor/grad-mode.ts';
 import type { Rng } from '../tensor/random.ts';
 import { ones, randn } from '../tensor/ops/create.ts';
 import { addToBranch } from '../tensor/ops/elementwise.ts';
-import { attention, embedding, rope, swiglu } from '../tensor/ops/layers.ts';
+import { attention, attentionCached, embedding, rope, swiglu } from '../tensor/ops/layers.ts';
 import { linear } from '../tensor/ops/matmul.ts';
-import { cat, narrow, reshape } from '../tensor/ops/shape.ts';
+import { reshape } from '../tensor/ops/shape.ts';
 import { checkpoint } from '../tensor/checkpoint.ts';
 import { Module } from '../nn/module.ts';
 import { Embedding, Linear, RMSNorm } from '../nn/layers.ts';
@@ -77,14 +77,7 @@ class Attention extends Module {
     k = rope(k, { ...ctx.rope, inPlace: true });
     let o: Tensor; // (B, T, H, E)
     if (ctx.caches === undefined) o = attention(q, k, v, { causal: true, segments: ctx.segments });
-    else {
-      const outs = ctx.caches.map((cache, i) => {
-        cache.write(this.layer, k, v, i * tt * kh * e, tt);
-        const qi = b === 1 ? q : narrow(q, 0, i, 1); // (1, T, H, E)
-        return attention(qi, cache.k[this.layer]!, cache.v[this.layer]!, { causal: true, tk: cache.length + tt });
-      });
-      o = outs.length === 1 ? outs[0]! : cat(outs, 0);
-    }
+    else o = attentionCached(q, k, v, ctx.caches.map((c) => ({ k: c.k[this.layer]!, v: c.v[this.layer]!, length: c.length })));
     return this.o_proj.forward(reshape(o, [b, tt, h * e]));
   }
 }

@@ -271,6 +271,79 @@ void pack_b_bf16(const uint16_t* b, int64_t brs, int64_t bcs, int64_t kc, int64_
   }
 }
 
+// Rows of A (m × k; A(i, p) = a[i·ars + p·acs]) rounded to bf16 pairs, row i at dst + i·kw words (kw ≥
+// ⌈k / 2⌉, a multiple of 16), zero past k: dot_kernel_bf16's operand.
+void round_rows_bf16(const float* a, int64_t ars, int64_t acs, int64_t m, int64_t k, uint32_t* dst, int64_t kw) {
+  for (int64_t i = 0; i < m; i++) {
+    uint32_t* d = dst + i * kw;
+    if (acs == 1) {
+      for (int64_t p = 0; p < 2 * kw; p += 32) _mm512_storeu_si512(d + p / 2, round32(a + i * ars + p, k - p));
+    } else {
+      alignas(64) float row[32];
+      for (int64_t p = 0; p < 2 * kw; p += 32) {
+        for (int q = 0; q < 32; q++) row[q] = p + q < k ? a[i * ars + (p + q) * acs] : 0.f;
+        _mm512_storeu_si512(d + p / 2, round32(row, 32));
+      }
+    }
+  }
+}
+
+// The sums of a, b, c and d, in that order.
+inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+  const __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x44), _mm512_shuffle_f32x4(c, d, 0xee));
+  __m512 s = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, 0x88), _mm512_shuffle_f32x4(ab, cd, 0xdd));  // a, b, c, d quarters
+  s = _mm512_add_ps(s, _mm512_permute_ps(s, 0x4e));
+  s = _mm512_add_ps(s, _mm512_permute_ps(s, 0xb1));
+  return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s));
+}
+
+// C(i, j) (+)= A(i, ·)·B(j, ·) for i < M, j < NB, on vdpbf16ps with B read where it lies: a holds M rows
+// of round_rows_bf16 (kw words apart), b NB rows of bf16 k apart. 32 elements a step: M + NB loads
+// feed M·NB products. With pf, each step also prefetches B's line pf elements further on (not past pf_end).
+template <int M, int NB>
+inline void dot_kernel_bf16(const uint32_t* a, int64_t kw, const uint16_t* b, int64_t k, float* c, int64_t ldc, bool acc,
+                            int64_t pf, const char* pf_end) {
+  static_assert(NB >= 1 && NB <= 4 && M * NB + NB + 1 <= 32, "accumulators and operands in 32 registers");
+  __m512 s[M][4];
+#pragma GCC unroll 8
+  for (int i = 0; i < M; i++)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) s[i][q] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < k; p += 32) {
+    const __mmask32 live = first_n32(k - p);  // the tail of B masked (A is zero there already)
+    if (pf != 0)
+#pragma GCC unroll 4
+      for (int q = 0; q < NB; q++) _mm_prefetch(std::min(reinterpret_cast<const char*>(b + q * k + p + pf), pf_end), _MM_HINT_T0);
+    __m512bh w[NB];
+#pragma GCC unroll 4
+    for (int q = 0; q < NB; q++) w[q] = (__m512bh)_mm512_maskz_loadu_epi16(live, b + q * k + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; i++) {
+      const __m512bh x = (__m512bh)_mm512_loadu_si512(a + i * kw + p / 2);
+#pragma GCC unroll 4
+      for (int q = 0; q < NB; q++) s[i][q] = _mm512_dpbf16_ps(s[i][q], x, w[q]);
+    }
+  }
+  const __mmask8 out = static_cast<__mmask8>((1u << NB) - 1);
+#pragma GCC unroll 8
+  for (int i = 0; i < M; i++) {
+    float* d = c + i * ldc;
+    const __m128 t = hsum4(s[i][0], s[i][1], s[i][2], s[i][3]);
+    _mm_mask_storeu_ps(d, out, acc ? _mm_add_ps(t, _mm_maskz_loadu_ps(out, d)) : t);
+  }
+}
+
+// Rows [0, M) × B rows [j0, j1) of C = A·Bᵀ on vdpbf16ps (see dot_kernel_bf16 for pf and pf_end).
+template <int M>
+void dot_rows_bf16(const uint32_t* a, int64_t kw, const uint16_t* b, int64_t k, int64_t j0, int64_t j1, float* c,
+                   int64_t ldc, bool acc, int64_t pf, const char* pf_end) {
+  constexpr int NB = M * 4 + 5 <= 32 ? 4 : 3;
+  int64_t j = j0;
+  for (; j + NB <= j1; j += NB) dot_kernel_bf16<M, NB>(a, kw, b + j * k, k, c + j, ldc, acc, pf, pf_end);
+  for (; j < j1; j++) dot_kernel_bf16<M, 1>(a, kw, b + j * k, k, c + j, ldc, acc, pf, pf_end);
+}
+
 }  // namespace
 
 #pragma GCC pop_options

@@ -132,3 +132,29 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     return [gq, gk, gv];
   });
 }
+
+/** One sequence's KV cache for a layer: k and v (1, capacity, Hkv, D), `length` positions filled. */
+export interface CachedKV {
+  k: Tensor;
+  v: Tensor;
+  length: number;
+}
+
+/**
+ * Decoding several sequences, each with its own cache: the new k and v (B, T, Hkv, D) of row b are stored
+ * after caches[b]'s `length` positions, then its queries q (B, T, Hq, D) attend causally to the cache →
+ * (B, T, Hq, D). Forward only: it writes into the caches, which no gradient can go through.
+ */
+export function attentionCached(q: Tensor, k: Tensor, v: Tensor, caches: CachedKV[]): Tensor {
+  const [batch, tq, hq, dim] = q.shape as [number, number, number, number];
+  const hkv = k.dim(2);
+  if (q.requiresGrad || k.requiresGrad || v.requiresGrad) throw new Error('attentionCached: decoding only; it has no gradient');
+  if (q.rank !== 4 || k.shape.join() !== v.shape.join() || k.dim(0) !== batch || k.dim(1) !== tq || k.dim(3) !== dim || caches.length !== batch || hq % hkv !== 0)
+    throw new Error(`attentionCached: shapes q [${q.shape.join(', ')}], k [${k.shape.join(', ')}] and ${caches.length} caches do not fit`);
+  const out = Tensor.empty(q.shape, q.dtype);
+  q.backend.attentionCached({
+    q: q.f, newK: k.f, newV: v.f, ks: caches.map((c) => c.k.f), vs: caches.map((c) => c.v.f), o: out.f,
+    lengths: Int32Array.from(caches, (c) => c.length), batch, tq, hq, hkv, dim, scale: 1 / Math.sqrt(dim),
+  });
+  return out;
+}
