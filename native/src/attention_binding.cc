@@ -1,4 +1,4 @@
-// N-API bindings for attention and attentionBackward: check every size and array length, then run the kernels.
+// N-API bindings for attention, attentionBackward and attentionCached: check every size and array length, then run the kernels.
 #include <napi.h>
 
 #include <cmath>
@@ -6,99 +6,10 @@
 #include <vector>
 
 #include "attention.h"
+#include "kernels_args.h"
 
 namespace whet {
 namespace {
-
-// Reads positional arguments; the first problem throws a JS error and later reads return dummies.
-class Args {
- public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
-
-  bool failed() const { return failed_; }
-
-  void type_error(const std::string& msg) { fail(msg, false); }
-  void range_error(const std::string& msg) { fail(msg, true); }
-
-  // A non-negative integer argument below 2^31.
-  int64_t size(size_t i, const char* name) {
-    if (failed_) return 0;
-    const Napi::Value v = info_[i];
-    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (!(x >= 0 && x < 2147483648.0 && std::floor(x) == x)) {
-      type_error(std::string(name) + " must be a non-negative integer");
-      return 0;
-    }
-    return static_cast<int64_t>(x);
-  }
-
-  double number(size_t i, const char* name) {
-    if (failed_) return 0;
-    const Napi::Value v = info_[i];
-    const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-    if (!std::isfinite(x)) type_error(std::string(name) + " must be a finite number");
-    return x;
-  }
-
-  bool boolean(size_t i, const char* name) {
-    if (failed_) return false;
-    if (!info_[i].IsBoolean()) {
-      type_error(std::string(name) + " must be a boolean");
-      return false;
-    }
-    return info_[i].As<Napi::Boolean>().Value();
-  }
-
-  // A Float32Array of at least `need` elements.
-  float* f32(size_t i, const char* name, double need) {
-    if (failed_) return nullptr;
-    const Napi::Value v = info_[i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-      type_error(std::string(name) + " must be a Float32Array");
-      return nullptr;
-    }
-    Napi::Float32Array arr = v.As<Napi::Float32Array>();
-    if (static_cast<double>(arr.ElementLength()) < need) {
-      type_error(std::string(name) + " has " + std::to_string(arr.ElementLength()) + " elements, needs " +
-                 std::to_string(static_cast<int64_t>(need)));
-      return nullptr;
-    }
-    return arr.Data();
-  }
-
-  // Null/undefined, or an Int32Array of at least `need` elements.
-  const int32_t* optional_i32(size_t i, const char* name, double need) {
-    if (failed_) return nullptr;
-    const Napi::Value v = info_[i];
-    if (v.IsNull() || v.IsUndefined()) return nullptr;
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      type_error(std::string(name) + " must be an Int32Array or null");
-      return nullptr;
-    }
-    Napi::Int32Array arr = v.As<Napi::Int32Array>();
-    if (static_cast<double>(arr.ElementLength()) < need) {
-      type_error(std::string(name) + " has " + std::to_string(arr.ElementLength()) + " elements, needs " +
-                 std::to_string(static_cast<int64_t>(need)));
-      return nullptr;
-    }
-    return arr.Data();
-  }
-
- private:
-  void fail(const std::string& msg, bool range) {
-    if (failed_) return;
-    failed_ = true;
-    const std::string text = std::string(op_) + ": " + msg;
-    if (range)
-      Napi::RangeError::New(info_.Env(), text).ThrowAsJavaScriptException();
-    else
-      Napi::TypeError::New(info_.Env(), text).ThrowAsJavaScriptException();
-  }
-
-  const Napi::CallbackInfo& info_;
-  const char* op_;
-  bool failed_ = false;
-};
 
 // Fills the sizes of `a` from arguments first..first+8 (batch, tq, tk, kvCap, hq, hkv, dim, scale,
 // causal) and checks that they describe a valid attention.
@@ -110,19 +21,19 @@ void read_sizes(Args& p, size_t first, AttnArgs& a) {
   a.Hq = p.size(first + 4, "hq");
   a.Hkv = p.size(first + 5, "hkv");
   a.D = p.size(first + 6, "dim");
-  a.scale = static_cast<float>(p.number(first + 7, "scale"));
-  a.causal = p.boolean(first + 8, "causal");
-  if (p.failed()) return;
+  a.scale = static_cast<float>(p.finite(first + 7, "scale"));
+  a.causal = p.flag(first + 8, "causal");
+  if (!p.ok()) return;
   if (a.Hq < 1 || a.Hkv < 1 || a.Hq % a.Hkv != 0)
-    p.range_error("hq (" + std::to_string(a.Hq) + ") must be a positive multiple of hkv (" + std::to_string(a.Hkv) + ")");
+    p.range_fail("hq (" + std::to_string(a.Hq) + ") must be a positive multiple of hkv (" + std::to_string(a.Hkv) + ")");
   else if (a.D < 1)
-    p.range_error("dim must be at least 1");
+    p.range_fail("dim must be at least 1");
   else if (a.Tk < 1)
-    p.range_error("tk must be at least 1");
+    p.range_fail("tk must be at least 1");
   else if (a.kvCap < a.Tk)
-    p.range_error("tk (" + std::to_string(a.Tk) + ") exceeds kvCap (" + std::to_string(a.kvCap) + ")");
+    p.range_fail("tk (" + std::to_string(a.Tk) + ") exceeds kvCap (" + std::to_string(a.kvCap) + ")");
   else if (a.causal && a.Tq > a.Tk)
-    p.range_error("causal with tq (" + std::to_string(a.Tq) + ") > tk (" + std::to_string(a.Tk) + ")");
+    p.range_fail("causal with tq (" + std::to_string(a.Tq) + ") > tk (" + std::to_string(a.Tk) + ")");
 }
 
 double q_elems(const AttnArgs& a) { return static_cast<double>(a.B) * a.Tq * a.Hq * a.D; }
@@ -130,19 +41,27 @@ double kv_elems(const AttnArgs& a) { return static_cast<double>(a.B) * a.kvCap *
 double lse_elems(const AttnArgs& a) { return static_cast<double>(a.B) * a.Hq * a.Tq; }
 
 const int32_t* read_segments(Args& p, size_t i, const AttnArgs& a) {
-  const int32_t* seg = p.optional_i32(i, "segments", static_cast<double>(a.B) * a.Tq);
-  if (seg != nullptr && a.Tq != a.Tk)
-    p.range_error("segments need tq == tk (got " + std::to_string(a.Tq) + ", " + std::to_string(a.Tk) + ")");
-  return seg;
+  const Arr<int32_t> seg = p.optional_i32(i, "segments");
+  if (seg.p != nullptr) p.need(seg, a.B * a.Tq, "segments");
+  if (seg.p != nullptr && a.Tq != a.Tk)
+    p.range_fail("segments need tq == tk (got " + std::to_string(a.Tq) + ", " + std::to_string(a.Tk) + ")");
+  return seg.p;
+}
+
+// A Float32Array of at least `need` elements.
+float* f32_of(Args& p, size_t i, const char* name, double need) {
+  const Arr<float> x = p.f32(i, name);
+  p.need(x, static_cast<int64_t>(need), name);
+  return x.p;
 }
 
 // q, k, v, o, lse at arguments 0..4: what forward writes and backward reads.
 void read_qkvo_lse(Args& p, AttnArgs& a) {
-  a.q = p.f32(0, "q", q_elems(a));
-  a.k = p.f32(1, "k", kv_elems(a));
-  a.v = p.f32(2, "v", kv_elems(a));
-  a.o = p.f32(3, "o", q_elems(a));
-  a.lse = p.f32(4, "lse", lse_elems(a));
+  a.q = f32_of(p, 0, "q", q_elems(a));
+  a.k = f32_of(p, 1, "k", kv_elems(a));
+  a.v = f32_of(p, 2, "v", kv_elems(a));
+  a.o = f32_of(p, 3, "o", q_elems(a));
+  a.lse = f32_of(p, 4, "lse", lse_elems(a));
 }
 
 // attention(q, k, v, o, lse, segments|null, batch, tq, tk, kvCap, hq, hkv, dim, scale, causal)
@@ -157,7 +76,7 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   read_sizes(p, 6, a);
   read_qkvo_lse(p, a);
   a.seg = read_segments(p, 5, a);
-  if (p.failed()) return env.Undefined();
+  if (!p.ok()) return env.Undefined();
   if (!attention_forward(a)) Napi::Error::New(env, "attention: out of memory for scratch").ThrowAsJavaScriptException();
   return env.Undefined();
 }
@@ -173,12 +92,12 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   AttnArgs a{};
   read_sizes(p, 10, a);
   read_qkvo_lse(p, a);
-  a.go = p.f32(5, "go", q_elems(a));
-  a.gq = p.f32(6, "gq", q_elems(a));
-  a.gk = p.f32(7, "gk", kv_elems(a));
-  a.gv = p.f32(8, "gv", kv_elems(a));
+  a.go = f32_of(p, 5, "go", q_elems(a));
+  a.gq = f32_of(p, 6, "gq", q_elems(a));
+  a.gk = f32_of(p, 7, "gk", kv_elems(a));
+  a.gv = f32_of(p, 8, "gv", kv_elems(a));
   a.seg = read_segments(p, 9, a);
-  if (p.failed()) return env.Undefined();
+  if (!p.ok()) return env.Undefined();
   if (!attention_backward(a))
     Napi::Error::New(env, "attentionBackward: out of memory for scratch").ThrowAsJavaScriptException();
   return env.Undefined();
@@ -199,43 +118,37 @@ Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
   a.Hq = p.size(9, "hq");
   a.Hkv = p.size(10, "hkv");
   a.D = p.size(11, "dim");
-  a.scale = static_cast<float>(p.number(12, "scale"));
-  if (p.failed()) return env.Undefined();
+  a.scale = static_cast<float>(p.finite(12, "scale"));
+  if (!p.ok()) return env.Undefined();
   if (a.Hq < 1 || a.Hkv < 1 || a.Hq % a.Hkv != 0 || a.D < 1 || a.Tq < 1) {
-    p.range_error("hq must be a positive multiple of hkv, and dim and tq at least 1");
+    p.range_fail("hq must be a positive multiple of hkv, and dim and tq at least 1");
     return env.Undefined();
   }
   const double rows = static_cast<double>(a.B) * a.Tq;
-  a.q = p.f32(0, "q", rows * a.Hq * a.D);
-  a.new_k = p.f32(1, "newK", rows * a.Hkv * a.D);
-  a.new_v = p.f32(2, "newV", rows * a.Hkv * a.D);
-  a.o = p.f32(5, "o", rows * a.Hq * a.D);
-  a.len = p.optional_i32(6, "lengths", static_cast<double>(a.B));
-  if (!p.failed() && a.len == nullptr) p.type_error("lengths must be an Int32Array");
-  if (!info[3].IsArray() || !info[4].IsArray() || info[3].As<Napi::Array>().Length() != a.B ||
-      info[4].As<Napi::Array>().Length() != a.B)
-    p.type_error("ks and vs must be arrays of one Float32Array per sequence");
-  if (p.failed()) return env.Undefined();
-  const Napi::Array ks = info[3].As<Napi::Array>(), vs = info[4].As<Napi::Array>();
+  a.q = f32_of(p, 0, "q", rows * a.Hq * a.D);
+  a.new_k = f32_of(p, 1, "newK", rows * a.Hkv * a.D);
+  a.new_v = f32_of(p, 2, "newV", rows * a.Hkv * a.D);
+  a.o = f32_of(p, 5, "o", rows * a.Hq * a.D);
+  const Arr<int32_t> len = p.i32(6, "lengths");
+  p.need(len, a.B, "lengths");
+  if (p.ok() && (p.array_length(3, "ks") != a.B || p.array_length(4, "vs") != a.B))
+    p.fail("ks and vs must hold one Float32Array per sequence");
+  if (!p.ok()) return env.Undefined();
+  a.len = len.p;
   std::vector<float*> kp(a.B), vp(a.B);
   std::vector<int64_t> cap(a.B);
   const int64_t per_pos = a.Hkv * a.D;
   for (uint32_t b = 0; b < a.B; b++) {
-    const Napi::Value kv[2] = {ks[b], vs[b]};
-    for (int j = 0; j < 2; j++)
-      if (!kv[j].IsTypedArray() || kv[j].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-        p.type_error("ks and vs must hold Float32Arrays");
-        return env.Undefined();
-      }
-    Napi::Float32Array k = kv[0].As<Napi::Float32Array>(), v = kv[1].As<Napi::Float32Array>();
-    cap[b] = static_cast<int64_t>(k.ElementLength()) / per_pos;
-    if (v.ElementLength() != k.ElementLength() || a.len[b] < 0 || a.len[b] + a.Tq > cap[b]) {
-      p.range_error("sequence " + std::to_string(b) + ": " + std::to_string(a.len[b]) + " stored + " +
-                    std::to_string(a.Tq) + " new positions exceed its cache of " + std::to_string(cap[b]));
+    const Arr<float> k = p.f32_element(3, b, "ks"), v = p.f32_element(4, b, "vs");
+    if (!p.ok()) return env.Undefined();
+    cap[b] = k.len / per_pos;
+    if (v.len != k.len || a.len[b] < 0 || a.len[b] + a.Tq > cap[b]) {
+      p.range_fail("sequence " + std::to_string(b) + ": " + std::to_string(a.len[b]) + " stored + " +
+                   std::to_string(a.Tq) + " new positions exceed its cache of " + std::to_string(cap[b]));
       return env.Undefined();
     }
-    kp[b] = k.Data();
-    vp[b] = v.Data();
+    kp[b] = k.p;
+    vp[b] = v.p;
   }
   a.k = kp.data();
   a.v = vp.data();

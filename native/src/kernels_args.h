@@ -38,6 +38,12 @@ class Args {
     ok_ = false;
     Napi::TypeError::New(info_.Env(), std::string(op_) + ": " + what).ThrowAsJavaScriptException();
   }
+  // Well-typed arguments that together describe no valid problem (a RangeError).
+  void range_fail(const std::string& what) {
+    if (!ok_) return;
+    ok_ = false;
+    Napi::RangeError::New(info_.Env(), std::string(op_) + ": " + what).ThrowAsJavaScriptException();
+  }
 
   Arr<float> f32(size_t i, const char* name) { return typed<float>(i, name, napi_float32_array, "a Float32Array"); }
   Arr<uint16_t> u16(size_t i, const char* name) { return typed<uint16_t>(i, name, napi_uint16_array, "a Uint16Array"); }
@@ -82,6 +88,25 @@ class Args {
       return 0;
     }
     return static_cast<int64_t>(v);
+  }
+
+  // A size or count below 2^31.
+  int64_t size(size_t i, const char* name) {
+    const int64_t v = integer(i, name);
+    if (ok_ && v > INT32_MAX) fail(std::string(name) + " must be below 2^31, got " + std::to_string(v));
+    return v;
+  }
+
+  double finite(size_t i, const char* name) {
+    const double v = number(i, name);
+    if (ok_ && !std::isfinite(v)) fail(std::string(name) + " must be a finite number");
+    return v;
+  }
+
+  // Null or undefined (p stays null), or an Int32Array.
+  Arr<int32_t> optional_i32(size_t i, const char* name) {
+    if (info_[i].IsNull() || info_[i].IsUndefined()) return {};
+    return typed<int32_t>(i, name, napi_int32_array, "an Int32Array or null");
   }
 
   bool flag(size_t i, const char* name) {

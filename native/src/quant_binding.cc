@@ -65,16 +65,7 @@ Napi::Value QGemm(const Napi::CallbackInfo& info) {
     if (k > 0) a.need(A, sat_add(aoff, m * k), "a (from aOffset)");
   }
   if (!a.ok() || !touched) return env.Undefined();
-  QGemmArgs g;
-  g.a = A.p + aoff;
-  g.w = W.p;
-  g.type = type;
-  g.trans_w = trans_w;
-  g.c = C.p + coff;
-  g.m = m;
-  g.n = n;
-  g.k = k;
-  g.accumulate = acc;
+  const QGemmArgs g{A.p + aoff, W.p, type, trans_w, C.p + coff, m, n, k, acc};
   qgemm(g);
   return env.Undefined();
 }

@@ -2,7 +2,7 @@
 import type { Backend } from './backend.ts';
 import { referenceLayers } from './reference-layers.ts';
 import { QUANT_BLOCKS, type QuantDType } from '../tensor/dtype.ts';
-import { dequantize, type QuantType } from '../formats/gguf-quant.ts';
+import { dequantize, dequantizeInto, type QuantType } from '../formats/gguf-quant.ts';
 
 const ggmlName = (t: QuantDType): QuantType => t.toUpperCase() as QuantType;
 
@@ -18,7 +18,7 @@ export const referenceQuant: Pick<Backend, 'matmulQuant' | 'dequantRows'> = {
     const total = w.length / rowBytes;
     rows.forEach((r, i) => {
       if (!(r >= 0 && r < total)) throw new RangeError(`dequantRows: row ${r} at ${i} is outside [0, ${total})`);
-      out.set(dequantize(ggmlName(type), w.subarray(r * rowBytes, (r + 1) * rowBytes), rowLength), i * rowLength);
+      dequantizeInto(ggmlName(type), w.subarray(r * rowBytes, (r + 1) * rowBytes), rowLength, out, i * rowLength);
     });
   },
 };

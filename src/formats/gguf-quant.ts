@@ -53,6 +53,13 @@ export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
 
 /** `elements` values from whole blocks of `type`; bytes.length must be exactly elements / block · bytes. */
 export function dequantize(type: QuantType, bytes: Uint8Array, elements: number): Float32Array {
+  const out = new Float32Array(elements);
+  dequantizeInto(type, bytes, elements, out, 0);
+  return out;
+}
+
+/** As dequantize, into out from element `at` (no allocation: a decoder of rows into one buffer). */
+export function dequantizeInto(type: QuantType, bytes: Uint8Array, elements: number, out: Float32Array, at: number): void {
   const { block, bytes: blockBytes } = QUANT_TYPES[type];
   if (!Number.isSafeInteger(elements) || elements < 0 || elements % block !== 0) {
     throw new WhetError(`${type}: ${elements} values are not a whole number of ${block}-value blocks`);
@@ -61,15 +68,14 @@ export function dequantize(type: QuantType, bytes: Uint8Array, elements: number)
   if (bytes.length !== expected) {
     throw new WhetError(`${type}: ${elements} values take ${expected} bytes, got ${bytes.length}`);
   }
-  const out = new Float32Array(elements);
+  if (at < 0 || at + elements > out.length) throw new RangeError(`${type}: ${elements} values do not fit at ${at} of ${out.length}`);
   const nBlocks = elements / block;
   switch (type) {
-    case 'Q8_0': for (let b = 0; b < nBlocks; b++) dequantQ8_0(bytes, b * 34, out, b * 32); break;
-    case 'Q4_0': for (let b = 0; b < nBlocks; b++) dequantQ4_0(bytes, b * 18, out, b * 32); break;
-    case 'Q4_K': for (let b = 0; b < nBlocks; b++) dequantQ4_K(bytes, b * 144, out, b * 256); break;
-    case 'Q6_K': for (let b = 0; b < nBlocks; b++) dequantQ6_K(bytes, b * 210, out, b * 256); break;
+    case 'Q8_0': for (let b = 0; b < nBlocks; b++) dequantQ8_0(bytes, b * 34, out, at + b * 32); break;
+    case 'Q4_0': for (let b = 0; b < nBlocks; b++) dequantQ4_0(bytes, b * 18, out, at + b * 32); break;
+    case 'Q4_K': for (let b = 0; b < nBlocks; b++) dequantQ4_K(bytes, b * 144, out, at + b * 256); break;
+    case 'Q6_K': for (let b = 0; b < nBlocks; b++) dequantQ6_K(bytes, b * 210, out, at + b * 256); break;
   }
-  return out;
 }
 
 const half = (b: Uint8Array, at: number): number => f16ToF32(b[at] | (b[at + 1] << 8));

@@ -4,10 +4,10 @@
 // Only active rows are ever multiplied: a chunk is C consecutive *active* rows (gathered into a buffer when
 // ignored rows sit between them), so prompt-masked SFT pays nothing for its masked tokens.
 import type { Backend, FloatArray, WeightArray } from '../../backend/backend.ts';
-import type { QuantDType } from '../dtype.ts';
 import { isGradEnabled } from '../grad-mode.ts';
 import { record, Tensor } from '../tensor.ts';
 import { IGNORE_INDEX } from './loss.ts';
+import { storageOf, weightProduct } from './weight-product.ts';
 
 /** Rows per chunk so that one chunk's logits take about 32 MiB of f32, and never fewer than 32 rows. */
 export function defaultChunkRows(vocab: number): number {
@@ -80,13 +80,9 @@ function sweep(p: Plan, visit: (logits: FloatArray, a0: number, n: number) => bo
   // op(a)·op(b) for one (m, k)·(k, n) pair at element offsets, written or added to c
   const mm = (a: FloatArray, aOff: number, transA: boolean, b: WeightArray, bOff: number, transB: boolean, c: FloatArray, cOff: number, m: number, k: number, n: number, accumulate: boolean): void =>
     be.matmul({ a, aOffset: aOff, strideA: m * k, transA, b, bOffset: bOff, strideB: k * n, transB, c, cOffset: cOff, strideC: m * n, batch: 1, m, n, k, accumulate });
-  const w = weight.buffer;
   // h·Wᵀ (transW) or g·W for one chunk: W may be quantised blocks
-  const mmW = (a: FloatArray, aOff: number, transW: boolean, c: FloatArray, cOff: number, m: number, k: number, n: number): void => {
-    if (weight.quantized)
-      be.matmulQuant({ a: a as Float32Array, aOffset: aOff, w: w as Uint8Array, type: weight.dtype as QuantDType, transW, c: c as Float32Array, cOffset: cOff, m, n, k, accumulate: false });
-    else mm(a, aOff, false, w as WeightArray, weight.offset, transW, c, cOff, m, k, n, false);
-  };
+  const mmW = (a: FloatArray, aOff: number, transW: boolean, c: FloatArray, cOff: number, m: number, k: number, n: number): void =>
+    weightProduct(be, a, aOff, storageOf(weight), transW, c, cOff, m, k, n, false);
   try {
     for (let a0 = 0; a0 < A; a0 += C) {
       const n = Math.min(C, A - a0);

@@ -1,11 +1,11 @@
 // Sibling projections of one input (q/k/v, gate/up) as one product when their frozen weights lie back to back in one
 // buffer, as FrozenArena places them: decoding reads them in one call (one thread handoff, one prefetch ramp)
 // instead of one call each.
-import type { WeightArray } from '../../backend/backend.ts';
-import type { QuantDType } from '../dtype.ts';
+import type { FloatArray, WeightArray } from '../../backend/backend.ts';
 import { isGradEnabled } from '../grad-mode.ts';
 import { Tensor } from '../tensor.ts';
 import { narrow } from './shape.ts';
+import { weightProduct } from './weight-product.ts';
 
 /** Rows up to which one product pays: decode's few rows are bound by reading the weights, prefill's many by FLOPs. */
 const MAX_ROWS = 16;
@@ -28,15 +28,10 @@ export function fusedLinear(x: Tensor, weights: readonly Tensor[]): Tensor[] | u
   }
   const n = weights.reduce((s, w) => s + w.dim(0), 0);
   const y = Tensor.empty([...x.shape.slice(0, -1), n], 'f32'); // (..., Σnᵢ)
-  const be = x.backend;
-  if (first.quantized) {
-    const w = new Uint8Array(start.buffer, start.byteOffset, end - start.byteOffset);
-    be.matmulQuant({ a: x.buffer as Float32Array, aOffset: x.offset, w, type: first.dtype as QuantDType, transW: true, c: y.f as Float32Array, cOffset: 0, m: rows, n, k: inF, accumulate: false });
-  } else {
-    const Ctor = start.constructor as new (b: ArrayBufferLike, at: number, len: number) => WeightArray;
-    const w = new Ctor(start.buffer, start.byteOffset, n * inF);
-    be.matmul({ a: x.buffer as Float32Array, aOffset: x.offset, strideA: 0, transA: false, b: w, bOffset: 0, strideB: 0, transB: true, c: y.f, cOffset: 0, strideC: 0, batch: 1, m: rows, n, k: inF, accumulate: false });
-  }
+  // The span as one weight: a view of the same element type (bytes for quantised blocks) over every sibling.
+  const View = start.constructor as new (b: ArrayBufferLike, at: number, len: number) => WeightArray | Uint8Array;
+  const span = new View(start.buffer, start.byteOffset, (end - start.byteOffset) / start.BYTES_PER_ELEMENT);
+  weightProduct(x.backend, x.buffer as FloatArray, x.offset, { data: span, offset: 0, dtype: first.dtype }, true, y.f, 0, rows, inF, n, false);
   let at = 0;
   const outs = weights.map((w) => {
     const part = narrow(y, -1, at, w.dim(0)); // (..., nᵢ)

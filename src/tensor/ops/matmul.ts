@@ -1,8 +1,8 @@
 // Matrix products: batched matmul with transposes, and linear (x·Wᵀ) with frozen bf16 weights allowed.
-import type { WeightArray } from '../../backend/backend.ts';
-import type { QuantDType } from '../dtype.ts';
+import type { FloatArray, WeightArray } from '../../backend/backend.ts';
 import { record, Tensor } from '../tensor.ts';
 import { add } from './elementwise.ts';
+import { storageOf, weightProduct } from './weight-product.ts';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -20,15 +20,12 @@ export interface Operand {
  */
 export function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: number, outShape: readonly number[], into?: Tensor): Tensor {
   const out = into ?? Tensor.empty(outShape, a.t.dtype);
-  if (b.t.quantized) {
-    // A frozen quantised weight: x·Wᵀ forward, g·W to the input in backward; never a batch of different weights.
-    if (batch !== 1 || a.trans) throw new Error(`matmul: a ${b.t.dtype} weight multiplies a plain (rows, k) operand, not a batch or a transpose`);
-    a.t.backend.matmulQuant({
-      a: a.t.buffer as Float32Array, aOffset: a.t.offset, w: b.t.buffer as Uint8Array, type: b.t.dtype as QuantDType, transW: b.trans,
-      c: out.buffer as Float32Array, cOffset: out.offset, m, n, k, accumulate: into !== undefined,
-    });
+  if (batch === 1 && !a.trans) {
+    weightProduct(a.t.backend, a.t.buffer as FloatArray, a.t.offset, storageOf(b.t), b.trans, out.buffer as FloatArray, out.offset, m, k, n, into !== undefined);
     return out;
   }
+  // A frozen quantised weight multiplies plain rows only (x·Wᵀ forward, g·W to the input): never a batch or a transpose.
+  if (b.t.quantized) throw new Error(`matmul: a ${b.t.dtype} weight multiplies a plain (rows, k) operand, not a batch or a transpose`);
   a.t.backend.matmul({
     a: a.t.buffer as Float32Array, aOffset: a.t.offset, strideA: m * k, transA: a.trans,
     b: b.t.buffer as WeightArray, bOffset: b.t.offset, strideB: k * n, transB: b.trans,
