@@ -15,6 +15,8 @@ import { dequantize, quantize, type QuantType } from '../src/formats/gguf-quant.
 import type { QuantDType } from '../src/tensor/dtype.ts';
 import { loadModel, quantizedTensors } from '../src/model/load.ts';
 import { convert } from '../src/model/convert.ts';
+import { importanceMatrix } from '../src/model/importance.ts';
+import { ggufName } from '../src/formats/llama-names.ts';
 import { perplexity } from '../src/eval/perplexity.ts';
 import { applyLora } from '../src/adapters/apply.ts';
 import { AdamW } from '../src/optim/adamw.ts';
@@ -92,26 +94,34 @@ test('LoRA through a frozen quantised base: gradients to x, A and B match finite
   }
 });
 
-// Q4_0 is ggml's reference quantiser, byte for byte (the output head in Q8_0, as llama.cpp's quantize puts it): on a
-// 64-wide model it costs +7.2% perplexity; a searched scale reaches +6.9%, so the issue's 5% is not met and 8% is held.
-test('stories260K quantised by whet convert: Q8_0 perplexity within 1% of f32, Q4_0 within 8%', { skip: sharedSkip }, () => {
+// Q4_0 is ggml's reference quantiser, byte for byte, with llama.cpp's recipe (the output head in Q8_0, the token
+// embedding in Q4_0): on a 64-wide model it costs +7.2% perplexity. An importance matrix from other text of the same
+// kind (llama.cpp's imatrix) brings it to about +5.9%; the issue's 5% is not met, so 8% and 6.5% are held.
+test('stories260K quantised by whet convert: Q8_0 perplexity within 1% of f32, Q4_0 within 8%, and closer with an importance matrix', { skip: sharedSkip }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'whet-quant-'));
   try {
-    const text = readFileSync(sharedPath('holdout-text/tinystories_val_slice.txt'), 'utf8').slice(0, 20000);
+    const all = readFileSync(sharedPath('holdout-text/tinystories_val_slice.txt'), 'utf8');
+    const text = all.slice(0, 20000);
     const f32 = loadModel(STORIES_GGUF);
     const ids = f32.tokenizer.encode(text, { addBos: true });
     const base = perplexity(f32.model, ids, 256).ppl;
+    // Calibration on the text after the measured slice (disjoint from it), as `whet convert --calibration` does.
+    const byModelName = importanceMatrix(f32.model, f32.tokenizer.encode(all.slice(20000, 150000), { addBos: true }), 256);
+    const importance = new Map([...byModelName].map(([name, v]) => [ggufName(name)!, v]));
     f32.model.dispose();
-    for (const [dtype, limit] of [['q8_0', 0.01], ['q4_0', 0.08]] as const) {
-      const out = path.join(dir, `stories-${dtype}.gguf`);
-      convert(STORIES_GGUF, out, { dtype });
+    assert.equal(importance.size, 35, 'every linear layer of the 5 blocks has an importance row');
+    const ppl: Record<string, number> = {};
+    for (const [name, dtype, limit, opts] of [['q8_0', 'q8_0', 0.01, {}], ['q4_0', 'q4_0', 0.08, {}], ['q4_0 imatrix', 'q4_0', 0.065, { importance }]] as const) {
+      const out = path.join(dir, `stories-${name.replace(' ', '-')}.gguf`);
+      convert(STORIES_GGUF, out, { dtype, ...opts });
       const loaded = loadModel(out, { dtype: 'bf16' });
-      assert.ok(quantizedTensors(loaded.model).length >= 20, `${dtype}: matrices stay quantised (${quantizedTensors(loaded.model).length})`);
-      const ppl = perplexity(loaded.model, ids, 256).ppl;
+      assert.ok(quantizedTensors(loaded.model).length >= 20, `${name}: matrices stay quantised (${quantizedTensors(loaded.model).length})`);
+      ppl[name] = perplexity(loaded.model, ids, 256).ppl;
       loaded.model.dispose();
-      assert.ok(Math.abs(ppl / base - 1) < limit, `${dtype}: perplexity ${ppl.toFixed(4)} vs f32 ${base.toFixed(4)}`);
-      assert.ok(ppl !== base, `${dtype}: quantisation changed nothing`);
+      assert.ok(Math.abs(ppl[name]! / base - 1) < limit, `${name}: perplexity ${ppl[name]!.toFixed(4)} vs f32 ${base.toFixed(4)}`);
+      assert.ok(ppl[name] !== base, `${name}: quantisation changed nothing`);
     }
+    assert.ok(ppl['q4_0 imatrix']! < ppl.q4_0! - 0.02, `the importance matrix helps: ${ppl['q4_0 imatrix']!.toFixed(4)} vs ${ppl.q4_0!.toFixed(4)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,7 +25,11 @@ export class Linear extends Module {
     return new Linear(w, b);
   }
 
+  /** While set, sees every Linear's input before it is multiplied (calibration statistics: an importance matrix). */
+  static inputObserver: ((layer: Linear, x: Tensor) => void) | undefined;
+
   forward(x: Tensor): Tensor {
+    Linear.inputObserver?.(this, x);
     return linear(x, this.weight, this.bias);
   }
 
@@ -34,7 +38,7 @@ export class Linear extends Module {
    * weights lie back to back (see fusedLinear), else each layer's own forward (LoRA-wrapped layers, training).
    */
   static siblings(x: Tensor, layers: readonly { forward(x: Tensor): Tensor }[]): Tensor[] {
-    const plain = layers.every((l) => l.constructor === Linear && (l as Linear).bias === undefined);
+    const plain = Linear.inputObserver === undefined && layers.every((l) => l.constructor === Linear && (l as Linear).bias === undefined);
     return (plain ? fusedLinear(x, layers.map((l) => (l as Linear).weight)) : undefined) ?? layers.map((l) => l.forward(x));
   }
 }
