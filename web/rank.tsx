@@ -6,9 +6,11 @@ import { Answer, PromptView } from './text.tsx';
 
 interface Next {
   done: boolean;
+  waiting: boolean;
   index: number;
   prompt: Prompt;
-  candidates: string[];
+  /** Absent when done or waiting. */
+  candidates?: string[];
   progress: { mine: number; complete: number; total: number };
 }
 interface AgreementInfo { meanTau?: number; pairs: number; prompts: number }
@@ -16,14 +18,24 @@ interface Reveal { index: number; order: number[]; sources: string[]; better: bo
 
 const NAME_KEY = 'whet-studio-annotator';
 
+/** Shown order: answers picked by key first, then the rest as they came; a drag sets the whole order. */
+function orderOf(m: { picked: number[]; dragged?: number[] }, k: number): number[] {
+  return m.dragged ?? [...m.picked, ...Array.from({ length: k }, (_, i) => i).filter((i) => !m.picked.includes(i))];
+}
+
 export function RankPage({ info }: { info: Info }) {
   const rank = info.rank!;
   const [annotator, setAnnotator] = useState(rank.annotator ?? localStorage.getItem(NAME_KEY) ?? '');
   const [nameDraft, setNameDraft] = useState(annotator);
   const [item, setItem] = useState<Next | undefined>();
-  const [picked, setPicked] = useState<number[]>([]);
-  const [dragged, setDragged] = useState<number[] | undefined>();
-  const [labels, setLabels] = useState<(boolean | null)[]>([]);
+  // Keys can arrive faster than the page re-renders: the ranking so far lives in a ref that every key updates at once.
+  const marks = useRef<{ picked: number[]; dragged?: number[]; labels: (boolean | null)[] }>({ picked: [], labels: [] });
+  const [, rerender] = useState(0);
+  const mark = (m: Partial<typeof marks.current>): void => {
+    marks.current = { ...marks.current, ...m };
+    rerender((n) => n + 1);
+  };
+  const { picked, dragged, labels } = marks.current;
   const [allBad, setAllBad] = useState(false);
   const [better, setBetter] = useState('');
   const [reveal, setReveal] = useState<Reveal | undefined>();
@@ -37,10 +49,8 @@ export function RankPage({ info }: { info: Info }) {
     setBusy(true);
     try {
       const next = await api<Next>(`/api/rank/next?annotator=${encodeURIComponent(who)}`);
+      marks.current = { picked: [], labels: (next.candidates ?? []).map(() => null) };
       setItem(next);
-      setPicked([]);
-      setDragged(undefined);
-      setLabels(next.done ? [] : next.candidates.map(() => null));
       setAllBad(false);
       setBetter('');
       setError('');
@@ -56,13 +66,21 @@ export function RankPage({ info }: { info: Info }) {
     if (annotator !== '') void load(annotator);
   }, [annotator, load]);
 
-  const k = item?.candidates.length ?? 0;
-  // Shown order: answers picked by key first, then the rest as they came; a drag sets the whole order.
-  const order = dragged ?? [...picked, ...Array.from({ length: k }, (_, i) => i).filter((i) => !picked.includes(i))];
-  const complete = dragged !== undefined || picked.length >= k - 1;
+  // The prompts left are held by others: ask again until one is free or all are done.
+  useEffect(() => {
+    if (item?.waiting !== true) return;
+    const t = setTimeout(() => void load(annotator), 1000);
+    return () => clearTimeout(t);
+  }, [item, annotator, load]);
+
+  const k = item?.candidates?.length ?? 0;
+  const order = orderOf(marks.current, k);
 
   const submit = useCallback(async () => {
-    if (item === undefined || item.done || busy) return;
+    if (item === undefined || item.done || item.waiting || busy) return;
+    const { picked, dragged, labels } = marks.current;
+    const order = orderOf(marks.current, k);
+    const complete = dragged !== undefined || picked.length >= k - 1;
     const thumbs = rank.mode === 'thumbs';
     if (!thumbs && !complete && !allBad) return setError(`rank the answers first: press ${Array.from({ length: k }, (_, i) => i + 1).join(', ')} in order, best first`);
     if (allBad && better.trim() === '') return setError('write a better answer, or press S to skip this prompt');
@@ -78,10 +96,10 @@ export function RankPage({ info }: { info: Info }) {
       setError((e as Error).message);
       setBusy(false);
     }
-  }, [item, busy, complete, allBad, better, annotator, order, labels, k, load, rank.mode]);
+  }, [item, busy, allBad, better, annotator, k, load, rank.mode]);
 
   const skip = useCallback(async () => {
-    if (item === undefined || item.done || busy) return;
+    if (item === undefined || item.done || item.waiting || busy) return;
     await api('/api/rank/skip', { annotator, index: item.index }).catch((e: Error) => setError(e.message));
     await load(annotator);
   }, [item, busy, annotator, load]);
@@ -98,12 +116,10 @@ export function RankPage({ info }: { info: Info }) {
       const n = Number(e.key);
       if (Number.isInteger(n) && n >= 1 && n <= k) {
         e.preventDefault();
-        if (rank.mode === 'thumbs') setLabels((ls) => ls.map((l, i) => (i === n - 1 ? (l === null ? true : l ? false : null) : l)));
-        else {
-          setDragged(undefined);
-          setPicked((p) => (p.includes(n - 1) ? p : [...p, n - 1]));
-        }
-      } else if (e.key === 'Backspace') setPicked((p) => p.slice(0, -1));
+        const m = marks.current;
+        if (rank.mode === 'thumbs') mark({ labels: m.labels.map((l, i) => (i === n - 1 ? (l === null ? true : l ? false : null) : l)) });
+        else if (!m.picked.includes(n - 1)) mark({ dragged: undefined, picked: [...m.picked, n - 1] });
+      } else if (e.key === 'Backspace') mark({ picked: marks.current.picked.slice(0, -1) });
       else if (e.key === 'Enter') { e.preventDefault(); void submit(); }
       else if (e.key === 's' || e.key === 'S') void skip();
       else if (e.key === 'b' || e.key === 'B') {
@@ -145,7 +161,9 @@ export function RankPage({ info }: { info: Info }) {
         </p>
       )}
       {error !== '' && <p class="error" role="alert">{error}</p>}
-      {item === undefined ? <p class="muted">Loading…</p> : item.done ? (
+      {item === undefined ? <p class="muted">Loading…</p> : item.waiting ? (
+        <div class="card" id="waiting"><p>The prompts left are being ranked by others right now; the next one appears here when it is free.</p></div>
+      ) : item.done ? (
         <div class="card" id="finished"><h2>Nothing left to rank</h2><p>Every prompt has its rankings (or is being ranked by someone else). Thank you.</p></div>
       ) : (
         <div id="item" data-index={item.index}>
@@ -168,18 +186,18 @@ export function RankPage({ info }: { info: Info }) {
                     if (from === undefined || from === pos) return;
                     const next = [...order];
                     next.splice(pos, 0, next.splice(from, 1)[0]!);
-                    setDragged(next);
+                    mark({ dragged: next });
                   }}>
                   <div class="cand-head">
                     <kbd class="key">{c + 1}</kbd>
                     {rank.mode === 'rank'
                       ? <span class="rank">{ranked ? `#${pos + 1}` : 'unranked'}</span>
                       : <span class="thumbs">
-                          <button type="button" aria-pressed={labels[c] === true} onClick={() => setLabels(labels.map((l, i) => (i === c ? (l === true ? null : true) : l)))}>👍</button>
-                          <button type="button" aria-pressed={labels[c] === false} onClick={() => setLabels(labels.map((l, i) => (i === c ? (l === false ? null : false) : l)))}>👎</button>
+                          <button type="button" aria-pressed={labels[c] === true} onClick={() => mark({ labels: labels.map((l, i) => (i === c ? (l === true ? null : true) : l)) })}>👍</button>
+                          <button type="button" aria-pressed={labels[c] === false} onClick={() => mark({ labels: labels.map((l, i) => (i === c ? (l === false ? null : false) : l)) })}>👎</button>
                         </span>}
                   </div>
-                  <Answer text={item.candidates[c]!} />
+                  <Answer text={item.candidates![c]!} />
                 </li>
               );
             })}

@@ -37,6 +37,12 @@ export class Assigner {
     return undefined;
   }
 
+  /** Prompts the annotator could still rank, held by others now or not. */
+  open(annotator: string): number {
+    const skipped = this.skipped.get(annotator);
+    return this.doneBy.filter((s, i) => !s.has(annotator) && s.size < this.perPrompt && !skipped?.has(i)).length;
+  }
+
   /** Whether someone other than annotator holds prompt i now. */
   heldByOther(i: number, annotator: string): boolean {
     const lease = this.leases.get(i);

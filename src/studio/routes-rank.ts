@@ -10,8 +10,9 @@ export function rankRoutes(app: FastifyInstance, session: RankSession): void {
     const who = (request.query as { annotator: string }).annotator;
     const next = await session.next(who);
     const progress = session.assigner.progress(who);
-    if (next === undefined) return { done: true, progress };
-    return { done: false, index: next.index, prompt: session.prompt(next.index), candidates: next.candidates, progress };
+    // Nothing free now: done, or waiting while others hold the prompts still open to this person.
+    if (next === undefined) return { done: session.assigner.open(who) === 0, waiting: session.assigner.open(who) > 0, progress };
+    return { done: false, waiting: false, index: next.index, prompt: session.prompt(next.index), candidates: next.candidates, progress };
   });
 
   app.post('/api/rank/submit', {
