@@ -70,8 +70,8 @@ export function RunPage({ id }: { id: string }) {
   const [summary, setSummary] = useState<RunSummary | undefined>();
   const [rows, setRows] = useState<Metrics>([]);
   const [live, setLive] = useState(false);
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
-    setRows([]);
     // The server sends the whole file first, then each line as it lands: no polling of the file.
     const es = new EventSource(`/api/runs/events?run=${encodeURIComponent(id)}`);
     es.addEventListener('metrics', (e) => {
@@ -80,8 +80,20 @@ export function RunPage({ id }: { id: string }) {
     });
     es.addEventListener('summary', (e) => setSummary(JSON.parse((e as MessageEvent).data) as RunSummary));
     es.onopen = () => setLive(true);
-    es.onerror = () => setLive(false);
-    return () => es.close();
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    es.onerror = () => {
+      setLive(false);
+      // The browser gives up on a refused stream (the run folder not there yet): ask again a little later.
+      if (es.readyState === EventSource.CLOSED) retry = setTimeout(() => setAttempt((a) => a + 1), 2000);
+    };
+    return () => {
+      clearTimeout(retry);
+      es.close();
+    };
+  }, [id, attempt]);
+  useEffect(() => {
+    setRows([]);
+    setSummary(undefined);
   }, [id]);
   const names = useMemo(() => metricNames(rows), [rows]);
   return (

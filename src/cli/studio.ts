@@ -108,6 +108,9 @@ export async function studioCommand(argv: string[]): Promise<number> {
   });
   warn(`${signal}, shutting down`);
   serving?.close();
-  await app.close();
+  // Live curves hold their connections open: end them, or closing would wait for them.
+  const closing = app.close();
+  app.server.closeAllConnections();
+  await closing;
   return 0;
 }

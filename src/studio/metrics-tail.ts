@@ -1,5 +1,6 @@
 // Follows a growing metrics.jsonl by byte offset: fs.watch wakes it, a slow stat poll covers filesystems where
 // watching misses writes; only complete new lines are passed on, and a file cut shorter (a resume) starts over.
+// The first call (the whole file so far, maybe nothing) says reset, so a reconnecting reader replaces what it had.
 import { closeSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 
 export interface Tail {
@@ -10,6 +11,7 @@ export function tailFile(path: string, onLines: (lines: string[], reset: boolean
   let offset = 0;
   let rest = '';
   let closed = false;
+  let first = true;
   const read = (): void => {
     if (closed) return;
     let size: number;
@@ -18,7 +20,8 @@ export function tailFile(path: string, onLines: (lines: string[], reset: boolean
     } catch {
       return;
     }
-    let reset = false;
+    let reset = first;
+    first = false;
     if (size < offset) {
       offset = 0;
       rest = '';
