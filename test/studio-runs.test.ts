@@ -84,7 +84,8 @@ test('runs: curves grow as steps land (SSE), a finished run equals its metrics.j
     await page.waitForSelector('#runs tbody tr[data-run="live"]');
     const row = await page.$$eval('#runs tbody tr[data-run="live"] td', (tds) => tds.map((td) => td.textContent));
     const best = Math.min(...evals.map((l) => l.holdout_loss!));
-    assert.deepEqual(row.slice(2, 7), ['sft', STORIES_GGUF, 'finished', '300 / 300', best.toFixed(4)]);
+    assert.deepEqual(row.slice(2, 7), ['sft', 'stories260K.gguf', 'finished', '300 / 300', best.toFixed(4)]);
+    assert.equal(await page.$eval('#runs tbody tr[data-run="live"] td.model', (td) => td.getAttribute('title')), STORIES_GGUF);
     await screenshots(page, SHOTS, 'runs');
     await page.check('input[aria-label="overlay live"]');
     await page.check('input[aria-label="overlay fake"]');

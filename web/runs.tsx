@@ -50,7 +50,7 @@ export function RunsList() {
                 <td><input type="checkbox" aria-label={`overlay ${r.id}`} checked={chosen.includes(r.id)} onChange={(e) => setChosen((e.target as HTMLInputElement).checked ? [...chosen, r.id] : chosen.filter((c) => c !== r.id))} /></td>
                 <td><a href={`#/run/${encodeURIComponent(r.id)}`}>{r.id}</a></td>
                 <td>{r.method}</td>
-                <td class="model">{r.model}</td>
+                <td class="model" title={r.model}>{r.model.split(/[\\/]/).filter((p) => p !== '').at(-1) ?? r.model}</td>
                 <td><span class={`state ${r.state}`}>{r.state}</span></td>
                 <td class="num">{r.steps}{r.totalSteps !== undefined ? ` / ${r.totalSteps}` : ''}</td>
                 <td class="num">{fmt(r.bestHoldout)}</td>

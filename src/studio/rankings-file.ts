@@ -1,6 +1,6 @@
 // The rankings file: rows `whet train --method reward|dpo|kto` reads as they are, appended one at a time and made
 // durable (write + fsync) before the request that made them is answered; read back on start-up to resume.
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, truncateSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { writeAll } from '../formats/file-io.ts';
 import type { Prompt } from '../data/preference.ts';
@@ -30,10 +30,14 @@ export interface StoredRow {
   time?: string;
 }
 
-/** Every complete row of the file (none if it does not exist); a torn last line from a crash mid-write is left out with a warning. */
+/**
+ * Every row of the file (none if it does not exist). A torn last line (a crash mid-write; never a row whose request
+ * was answered, as answers wait for fsync) is cut off the file with a warning, so the file stays trainable.
+ */
 export function readStoredRows(path: string, warn: (line: string) => void): StoredRow[] {
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const bytes = readFileSync(path);
+  const lines = bytes.toString('utf8').split('\n');
   const rows: StoredRow[] = [];
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
@@ -42,8 +46,9 @@ export function readStoredRows(path: string, warn: (line: string) => void): Stor
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
       rows.push(v as StoredRow);
     } catch {
-      if (i === lines.length - 1) warn(`${path}:${i + 1}: an incomplete last line (a write cut short) is ignored`);
-      else throw new WhetError(`${path}:${i + 1}: not a JSON object; is this a rankings file?`);
+      if (i !== lines.length - 1) throw new WhetError(`${path}:${i + 1}: not a JSON object; is this a rankings file?`);
+      warn(`${path}:${i + 1}: an incomplete last line (a write cut short) is removed`);
+      truncateSync(path, bytes.lastIndexOf(0x0a) + 1);
     }
   });
   return rows;
