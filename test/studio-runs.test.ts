@@ -95,6 +95,7 @@ test('runs: curves grow as steps land (SSE), a finished run equals its metrics.j
     assert.equal(both.y.length, 2, 'one series per run');
     assert.deepEqual(both.y[0]!.filter((v) => v !== null), lines.map((l) => l.loss));
     assert.deepEqual(both.y[1]!.filter((v) => v !== null), [4.5, 4, 3.5, 3]);
+    await screenshots(page, SHOTS, 'overlay');
     assert.deepEqual(problems, []);
 
     // Compare the base with the adapter just trained, scored by a scorer module the test also runs itself.

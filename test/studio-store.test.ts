@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPreferenceData } from '../src/data/preference.ts';
-import type { GenerationRequest, GenerationResult, ServingEngine } from '../src/serve/types.ts';
+import { ServeError, type GenerationRequest, type GenerationResult, type ServingEngine } from '../src/serve/types.ts';
 import { Assigner } from '../src/studio/assigner.ts';
 import { CandidatePool } from '../src/studio/candidates.ts';
 import { kendallTau } from '../src/studio/kendall.ts';
@@ -102,6 +102,17 @@ test('restart: rows on disk resume the counts; a torn last line is cut off and t
   appendDurable(out, [{ prompt: 'x', responses: ['a', 'b'], ranking: [1, 0] }]);
   assert.equal(readStoredRows(out, () => assert.fail('no torn line now')).length, 2);
   assert.equal(readPreferenceData(out).errorCount, 0);
+}));
+
+test('a prompt the engine refuses comes back with the reason and can be skipped', () => withDir(async (dir) => {
+  const refusing: ServingEngine = { ...engine, generate: async () => Promise.reject(new ServeError(400, 'invalid_request_error', 'the prompt has 70 tokens; the model\'s context is 64')) };
+  const pool = new CandidatePool(refusing, [[1, 5]], [{ name: 'base' }], { k: 2, temperature: 1, topP: 1, maxTokens: 8, seed: 0, stop: [] });
+  const s = new RankSession({ prompts: ['long'], pool, out: join(dir, 'r.jsonl'), mode: 'rank', perPrompt: 1, leaseMs: 1000, warn: () => {} });
+  const next = await s.next('ann');
+  assert.deepEqual(next, { index: 0, candidates: [], error: "the models cannot answer this prompt: the prompt has 70 tokens; the model's context is 64" });
+  await assert.rejects(s.submit('ann', 0, []), /not been shown yet/);
+  s.skip('ann', 0);
+  assert.equal(await s.next('ann'), undefined);
 }));
 
 test("Kendall's tau of best-first orderings", () => {

@@ -11,6 +11,8 @@ interface Next {
   prompt: Prompt;
   /** Absent when done or waiting. */
   candidates?: string[];
+  /** Why there are no candidates to rank (the prompt is too long, …). */
+  error?: string;
   progress: { mine: number; complete: number; total: number };
 }
 interface AgreementInfo { meanTau?: number; pairs: number; prompts: number }
@@ -53,7 +55,7 @@ export function RankPage({ info }: { info: Info }) {
       setItem(next);
       setAllBad(false);
       setBetter('');
-      setError('');
+      setError(next.error ?? '');
       setAgreement(await api<AgreementInfo>('/api/rank/agreement'));
     } catch (e) {
       setError((e as Error).message);

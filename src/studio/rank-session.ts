@@ -52,12 +52,19 @@ export class RankSession {
     return agreement(this.ranked);
   }
 
-  /** The annotator's next prompt with its candidates (sources hidden), or undefined when none is left for them. */
-  async next(annotator: string): Promise<{ index: number; candidates: string[] } | undefined> {
+  /**
+   * The annotator's next prompt with its candidates (sources hidden), or undefined when none is left for them. A
+   * prompt the models cannot answer (longer than the context, …) comes with the reason and no candidates: skip it.
+   */
+  async next(annotator: string): Promise<{ index: number; candidates: string[]; error?: string } | undefined> {
     const i = this.assigner.next(annotator);
     if (i === undefined) return undefined;
-    const candidates = await this.o.pool.get(i);
-    return { index: i, candidates: candidates.map((c) => c.text) };
+    try {
+      return { index: i, candidates: (await this.o.pool.get(i)).map((c) => c.text) };
+    } catch (e) {
+      if (!(e instanceof ServeError) || e.status >= 500) throw e;
+      return { index: i, candidates: [], error: `the models cannot answer this prompt: ${e.message}` };
+    }
   }
 
   /** Appends the ranking (best first, as candidate positions) and returns who wrote each candidate. */

@@ -12,7 +12,7 @@ export function rankRoutes(app: FastifyInstance, session: RankSession): void {
     const progress = session.assigner.progress(who);
     // Nothing free now: done, or waiting while others hold the prompts still open to this person.
     if (next === undefined) return { done: session.assigner.open(who) === 0, waiting: session.assigner.open(who) > 0, progress };
-    return { done: false, waiting: false, index: next.index, prompt: session.prompt(next.index), candidates: next.candidates, progress };
+    return { done: false, waiting: false, index: next.index, prompt: session.prompt(next.index), candidates: next.candidates, error: next.error, progress };
   });
 
   app.post('/api/rank/submit', {
