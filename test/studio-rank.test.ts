@@ -54,7 +54,7 @@ function tau(a: string[], b: string[]): number {
   return s / n;
 }
 
-test('rank 5 prompts by keyboard, SIGKILL, restart: all 5 on disk, the 6th shown; reward and DPO train on the file as it is', { skip, timeout: 180_000 }, async () => {
+test('rank 5 prompts by keyboard, SIGKILL, restart: all 5 on disk, the 6th shown (ranked by drag, the 7th with a written answer); reward and DPO train on the file as it is', { skip, timeout: 180_000 }, async () => {
   const { dir, prompts, out } = setup();
   mkdirSync(SHOTS, { recursive: true });
   const args = ['--model', STORIES_GGUF, '--prompts', prompts, '--out', out, '--k', '3', '--max-tokens', '24', '--annotator', 'alice'];
@@ -98,6 +98,23 @@ test('rank 5 prompts by keyboard, SIGKILL, restart: all 5 on disk, the 6th shown
     assert.equal(await shownIndex(page), 5);
     assert.equal(await page.$eval('#item .prompt', (e) => e.textContent), PROMPTS[5]);
     assert.match(await page.$eval('#progress', (e) => e.textContent ?? ''), /you ranked 5 · 5 of 8 prompts complete/);
+    // By drag instead of keys: the third answer dropped on the first takes its place.
+    const sixth = await page.$$eval('.candidate .text', (els) => els.map((e) => e.textContent ?? ''));
+    await page.dragAndDrop('.candidate[data-candidate="2"]', '.candidate[data-candidate="0"]');
+    assert.deepEqual(await page.$$eval('.candidate', (els) => els.map((e) => Number(e.getAttribute('data-candidate')))), [2, 0, 1]);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => Number(document.querySelector('#item')?.getAttribute('data-index')) === 6);
+    const dragged = readRows(out)[5]!;
+    assert.deepEqual([dragged.prompt, dragged.responses, dragged.ranking], [PROMPTS[5], sixth, [2, 0, 1]]);
+    // All bad: B opens the box, the written answer is saved first and ranked best (Ctrl+Enter from the box).
+    const seventh = await page.$$eval('.candidate .text', (els) => els.map((e) => e.textContent ?? ''));
+    await page.keyboard.press('b');
+    await page.waitForSelector('#better:focus');
+    await page.keyboard.type('Once there was a better story.');
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => Number(document.querySelector('#item')?.getAttribute('data-index')) === 7);
+    const written = readRows(out)[6]!;
+    assert.deepEqual([written.responses, written.ranking, written.model_of_response], [['Once there was a better story.', ...seventh], [0, 1, 2, 3], ['human', 'stories260K', 'stories260K', 'stories260K']]);
   } finally {
     await browser.close();
     await stopStudio(studio);
@@ -108,8 +125,8 @@ test('rank 5 prompts by keyboard, SIGKILL, restart: all 5 on disk, the 6th shown
       assert.equal(r.status, 0, `${method}: ${r.stderr}`);
       const s = JSON.parse(r.stdout) as { steps: number; train_examples: number };
       assert.equal(s.steps, 2);
-      // Each ranking of 3 answers is 3 pairs.
-      assert.equal(s.train_examples, 15, method);
+      // Each ranking of 3 answers is 3 pairs; the one with a written answer has 4 answers, 6 pairs.
+      assert.equal(s.train_examples, 24, method);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

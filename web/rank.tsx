@@ -85,12 +85,14 @@ export function RankPage({ info }: { info: Info }) {
     const complete = dragged !== undefined || picked.length >= k - 1;
     const thumbs = rank.mode === 'thumbs';
     if (!thumbs && !complete && !allBad) return setError(`rank the answers first: press ${Array.from({ length: k }, (_, i) => i + 1).join(', ')} in order, best first`);
-    if (allBad && better.trim() === '') return setError('write a better answer, or press S to skip this prompt');
+    // The box itself, not the state: the last keys typed may not have re-rendered yet.
+    const written = betterBox.current?.value ?? better;
+    if (allBad && written.trim() === '') return setError('write a better answer, or press S to skip this prompt');
     setBusy(true);
     try {
       const r = thumbs
         ? await api<{ sources: string[] }>('/api/rank/thumbs', { annotator, index: item.index, labels })
-        : await api<{ sources: string[] }>('/api/rank/submit', { annotator, index: item.index, order, ...(allBad ? { better } : {}) });
+        : await api<{ sources: string[] }>('/api/rank/submit', { annotator, index: item.index, order, ...(allBad ? { better: written } : {}) });
       setReveal({ index: item.index, order: thumbs ? [] : order, sources: r.sources, better: allBad });
       setBusy(false);
       await load(annotator);
