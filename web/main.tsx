@@ -39,7 +39,7 @@ function App() {
     <>
       <header>
         <strong>whet studio</strong>
-        <nav aria-label="modes">{links.map(([href, label]) => <a key={href} href={`#${href}`} aria-current={path.startsWith(href) || (href === '/runs' && path.startsWith('/run')) ? 'page' : undefined}>{label}</a>)}</nav>
+        <nav aria-label="modes">{links.map(([href, label]) => <a key={href} href={`#${href}`} aria-current={path.startsWith(href) || (href === '/runs' && /^\/(run\/|overlay\/)/.test(path)) ? 'page' : undefined}>{label}</a>)}</nav>
         <span class="muted models">{info.models.join(' · ')}</span>
       </header>
       <main>{page}</main>
