@@ -13,6 +13,9 @@ function find(dir) {
 // The CLI tests run bin/whet.js, which runs dist/: compile it first so it is never stale (incremental, so quick).
 const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
+// whet studio serves the page esbuild bundles into dist/studio-web.
+const web = spawnSync(process.execPath, ['scripts/build-web.mjs'], { stdio: 'inherit' });
+if (web.status !== 0) process.exit(web.status ?? 1);
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : find('test').sort();

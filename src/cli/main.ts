@@ -10,6 +10,7 @@ type Verb = (argv: string[]) => Promise<number>;
 const verbs: Record<string, () => Promise<Verb>> = {
   generate: async () => (await import('./generate.ts')).generateCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
+  studio: async () => (await import('./studio.ts')).studioCommand,
   perplexity: async () => (await import('./perplexity.ts')).perplexityCommand,
   merge: async () => (await import('./merge.ts')).mergeCommand,
   'export-lora': async () => (await import('./export-lora.ts')).exportLoraCommand,

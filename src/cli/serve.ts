@@ -19,7 +19,7 @@ interface ServeValues {
 }
 
 /** --adapter NAME=DIR pairs, names unique. */
-function parseAdapters(specs: string[]): [string, string][] {
+export function parseAdapters(specs: string[]): [string, string][] {
   const pairs = specs.map((s): [string, string] => {
     const at = s.indexOf('=');
     if (at <= 0 || at === s.length - 1) throw new UsageError(`--adapter ${s}: expected NAME=DIR`);

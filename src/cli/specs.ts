@@ -63,6 +63,42 @@ export const serveSpec: CommandSpec = {
   ],
 };
 
+export const studioSpec: CommandSpec = {
+  name: 'studio',
+  summary: 'A local web app to rank sampled answers into a rankings file (reward/DPO/KTO data), follow training runs live, and compare models on a holdout set.',
+  options: {
+    model: { ...model, help: 'model that writes the candidate answers (--prompts) or the answers compared (--holdout)' },
+    adapter: { type: 'string', multiple: true, arg: 'NAME=DIR', help: 'a PEFT LoRA adapter on --model that also answers, under NAME' },
+    prompts: { type: 'string', arg: 'FILE', help: 'prompts to rank answers to (any file whet eval reads prompts from)' },
+    out: { type: 'string', arg: 'FILE', help: 'rankings file: rows are appended (and read back to resume); what whet train --method reward|dpo|kto reads' },
+    mode: { type: 'choice', choices: ['rank', 'thumbs'], default: 'rank', help: 'rank: order the k answers (rankings rows); thumbs: up or down per answer (KTO rows)' },
+    k: { type: 'integer', min: 2, max: 16, default: 4, help: 'answers shown per prompt, taken in turn from the base and each adapter' },
+    temperature: { type: 'number', min: 0, default: 0.8, help: 'sampling temperature of the candidates' },
+    'top-p': { type: 'number', min: 0, max: 1, default: 0.95, help: 'nucleus sampling mass of the candidates' },
+    'max-tokens': { type: 'integer', min: 1, default: 128, help: 'longest answer in tokens' },
+    seed: { type: 'integer', default: 0, help: 'sampling seed (the same seed gives the same candidates after a restart)' },
+    stop: { type: 'string', multiple: true, arg: 'TEXT', help: "stop answers at this text (default: a newline for one-line prompts, as whet eval)" },
+    annotator: { type: 'string', arg: 'NAME', help: 'who is ranking (default: a name typed on the page)' },
+    'per-prompt': { type: 'integer', min: 1, default: 1, help: 'people who rank each prompt (overlaps give the agreement, Kendall\'s tau)' },
+    lease: { type: 'number', arg: 'SECONDS', min: 1, default: 900, help: 'a prompt shown to one person is held for them this long at most' },
+    runs: { type: 'string', arg: 'DIR', help: 'folder of training runs (folders with metrics.jsonl) to list and follow live' },
+    holdout: { type: 'string', arg: 'FILE', help: 'compare the base and adapters on this data, answer by answer' },
+    metric: { type: 'choice', choices: ['exact', 'normalized', 'sql', 'scorer'], default: 'exact', help: 'task metric of each compared answer' },
+    db: { type: 'string', arg: 'PATH', help: 'for --metric sql: a .sqlite file or a folder of <db_id>/<db_id>.sqlite' },
+    scorer: { type: 'string', arg: 'MODULE', help: 'for --metric scorer: a module whose default export (prediction, example) returns a number' },
+    host: { type: 'string', arg: 'HOST', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface; then give --api-key)' },
+    port: { type: 'integer', min: 0, max: 65535, default: 8080, help: 'TCP port (0: any free one)' },
+    'api-key': { type: 'string', arg: 'KEY', help: 'require the key: open the page once as /?key=KEY, or send Authorization: Bearer KEY (default: $WHET_API_KEY)' },
+    'body-limit': { type: 'integer', arg: 'BYTES', min: 1024, default: 1048576, help: 'largest request body in bytes (413 beyond)' },
+    dtype,
+  },
+  examples: [
+    'whet studio --model stories260K.gguf --adapter sft=runs/sft/adapter --prompts prompts.jsonl --out rankings.jsonl',
+    'whet studio --runs runs/',
+    'whet studio --model base.gguf --adapter a=runs/a/adapter --adapter b=runs/b/adapter --holdout holdout.jsonl --metric exact --out rankings.jsonl',
+  ],
+};
+
 export const perplexitySpec: CommandSpec = {
   name: 'perplexity',
   summary: 'Mean negative log-likelihood and perplexity of a model on a text file, in sliding windows.',
@@ -277,4 +313,4 @@ export const completionSpec: CommandSpec = {
 };
 
 /** Every verb, in the order `whet --help` lists them. */
-export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, dataSpec, benchSpec, completionSpec];
+export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, studioSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, dataSpec, benchSpec, completionSpec];

@@ -10,6 +10,7 @@ import type { TrainConfig } from '../recipes/train-config.ts';
 import { flagOf, resolveTrainConfig, TRAIN_KEYS } from '../recipes/train-config.ts';
 import { parseCommand } from './options.ts';
 import { trainSpec } from './specs.ts';
+import { writeRunInfo, type RunInfo } from '../train/run-info.ts';
 import { Progress } from './progress.ts';
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -30,6 +31,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   const bar = new Progress(`train ${cfg.method === 'sft' ? cfg.finetuning : `${cfg.method} ${cfg.finetuning}`}`, cfg.steps);
   const showMemory = process.env.WHET_MEMORY === '1';
+  // run.json lets `whet studio --runs` show the run's method, model and state while it trains and after.
+  const info: RunInfo = { method: cfg.method, model: cfg.model, state: 'running', pid: process.pid, started: new Date().toISOString(), config: { ...cfg } };
+  writeRunInfo(cfg.out, info);
   try {
     const run = await runMethod(cfg, {
       signal,
@@ -62,6 +66,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       holdout_loss_after: run.holdoutAfter?.loss,
       ...(run.holdoutAfter?.metrics !== undefined ? { holdout_metrics_before: run.holdoutBefore?.metrics, holdout_metrics_after: run.holdoutAfter.metrics } : {}),
     };
+    writeRunInfo(cfg.out, { ...info, state: run.result.stoppedBy === 'interrupted' ? 'interrupted' : 'finished', ended: new Date().toISOString() });
     if (values.json === true) process.stdout.write(JSON.stringify(summary) + '\n');
     else {
       const what = cfg.method === 'sft' ? `${cfg.finetuning} fine-tuning` : `${cfg.method} training (${cfg.finetuning})`;
@@ -72,6 +77,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
       if (run.result.stoppedBy === 'interrupted') process.stdout.write(`checkpoint saved: ${run.result.lastCheckpoint}; continue with --resume\n`);
     }
     return run.result.stoppedBy === 'interrupted' ? 130 : 0;
+  } catch (e) {
+    writeRunInfo(cfg.out, { ...info, state: 'failed', ended: new Date().toISOString(), error: (e as Error).message });
+    throw e;
   } finally {
     process.off('SIGINT', onSigint);
   }

@@ -29,15 +29,25 @@ export interface ServerOptions {
 
 export function buildServer(opts: ServerOptions): FastifyInstance {
   if (opts.allowAdapterLoading && opts.adapterDir === undefined) throw new Error('buildServer: allowAdapterLoading needs an adapterDir');
+  const app = serverBase(opts.bodyLimit);
+  const ctx = { engine: opts.engine, registry: opts.registry, tokenizer: opts.tokenizer, chatTemplate: opts.chatTemplate };
+  if (opts.apiKey !== undefined) app.addHook('onRequest', bearerAuth(opts.apiKey));
+  opsRoutes(app, ctx);
+  modelsRoute(app, ctx);
+  chatRoute(app, ctx);
+  completionsRoute(app, ctx);
+  if (opts.allowAdapterLoading) loraRoutes(app, ctx, opts.adapterDir!);
+  return app;
+}
+
+/** Fastify as whet serve and whet studio both run it: strict JSON bodies, a body limit, OpenAI-shaped errors and 404s. */
+export function serverBase(bodyLimit: number): FastifyInstance {
   const app = Fastify({
     logger: false,
-    bodyLimit: opts.bodyLimit,
+    bodyLimit,
     // JSON bodies are typed already: "2" is not a number, and nothing is dropped or filled in silently.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, allowUnionTypes: true } },
   });
-  const ctx = { engine: opts.engine, registry: opts.registry, tokenizer: opts.tokenizer, chatTemplate: opts.chatTemplate };
-
-  if (opts.apiKey !== undefined) app.addHook('onRequest', bearerAuth(opts.apiKey));
   app.setErrorHandler((err, request, reply) => {
     const e = toServeError(err);
     // A client that has left is not a server fault, and there is no one to answer.
@@ -47,11 +57,5 @@ export function buildServer(opts: ServerOptions): FastifyInstance {
   app.setNotFoundHandler(async (request) => {
     throw new ServeError(404, 'invalid_request_error', `Invalid URL (${request.method} ${request.url.split('?')[0]})`, 'not_found');
   });
-
-  opsRoutes(app, ctx);
-  modelsRoute(app, ctx);
-  chatRoute(app, ctx);
-  completionsRoute(app, ctx);
-  if (opts.allowAdapterLoading) loraRoutes(app, ctx, opts.adapterDir!);
   return app;
 }
