@@ -82,7 +82,7 @@ const generateArgs = ['--prompt', 'once upon a', '--temperature', '0', '--max-to
 test('ORG/NAME references and --include globs parse as huggingface_hub reads them', () => {
   assert.deepEqual(parseModelRef('HuggingFaceTB/SmolLM2-135M'), { repo: 'HuggingFaceTB/SmolLM2-135M', revision: undefined, file: undefined });
   assert.deepEqual(parseModelRef('org/name@v1.0/sub/model-Q8_0.gguf'), { repo: 'org/name', revision: 'v1.0', file: 'sub/model-Q8_0.gguf' });
-  for (const bad of ['/abs/path', 'name', 'org/../x', 'org/name/../../etc', './org/name', 'org/name/']) assert.equal(parseModelRef(bad), undefined, bad);
+  for (const bad of ['/abs/path', 'name', 'models/missing.gguf', 'org/../x', 'org/name/../../etc', './org/name', 'org/name/']) assert.equal(parseModelRef(bad), undefined, bad);
   assert.ok(globToRegExp('*Q8_0.gguf').test('sub/model-Q8_0.gguf'), '* crosses folders, as fnmatch does');
   assert.ok(!globToRegExp('*Q8_0.gguf').test('model-Q4_0.gguf'));
   assert.ok(globToRegExp('model-0000[12]-of-*.safetensors').test('model-00002-of-00003.safetensors'));

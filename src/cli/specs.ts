@@ -216,7 +216,7 @@ export const pullSpec: CommandSpec = {
   options: {
     revision: { type: 'string', arg: 'REV', help: 'branch, tag or commit (default main)' },
     include: { type: 'string', multiple: true, arg: 'GLOB', help: "only files matching this pattern (fnmatch: * matches across folders), e.g. '*Q8_0.gguf'" },
-    'cache-dir': { type: 'string', arg: 'DIR', help: 'the cache folder (default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)' },
+    'cache-dir': { type: 'string', arg: 'DIR', help: 'the cache folder (default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; --model ORG/NAME looks only there, so set HF_HUB_CACHE to use another)' },
     json,
   },
   examples: [
@@ -228,7 +228,7 @@ export const pullSpec: CommandSpec = {
 };
 
 const file = { name: 'FILE', help: 'dataset file (JSONL, JSON, CSV or txt, optionally .gz)' };
-const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF or HF folder; weights are not read)' };
+const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF, HF folder or pulled ORG/NAME; weights are not read)' };
 const template: OptionSpec = { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" };
 
 export const dataSpec: CommandSpec = {

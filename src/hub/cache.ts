@@ -27,11 +27,13 @@ export interface ModelRef {
 }
 
 const PART = /^(?!\.\.?$)[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const FILE_LIKE = /\.(gguf|safetensors|bin|json|jsonl|txt|yaml|yml)$/i;
 
 /** ORG/NAME, ORG/NAME@REV, ORG/NAME/FILE or ORG/NAME@REV/FILE; undefined when the string is not shaped so. */
 export function parseModelRef(spec: string): ModelRef | undefined {
   const m = /^([^/@]+)\/([^/@]+)(?:@([^/]+))?(?:\/(.+))?$/.exec(spec);
-  if (m === null || !PART.test(m[1]!) || !PART.test(m[2]!)) return undefined;
+  // A NAME ending like a file (x/model.gguf) is a local path that is missing, not a repository.
+  if (m === null || !PART.test(m[1]!) || !PART.test(m[2]!) || FILE_LIKE.test(m[2]!)) return undefined;
   const file = m[4];
   if (file !== undefined && file.split('/').some((p) => p === '' || p === '.' || p === '..')) return undefined;
   return { repo: `${m[1]}/${m[2]}`, revision: m[3], file };
