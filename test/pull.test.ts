@@ -182,14 +182,30 @@ test('a download cut part-way resumes: the second pull asks for the rest with Ra
   assert.equal(hub.sent.get(key), cutAt + source.length - kept, 'the server sent only the rest the second time');
   assert.equal(hub.log.filter((l) => l.url.endsWith('/tiny-F32.gguf')).at(-1)!.range, `bytes=${kept}-`);
   assert.ok(!existsSync(partial));
+
+  // A partial file that is not a prefix of the real one (say, a server that ignored a range once) fails the hash
+  // check, is removed, and the next pull fetches the file afresh.
+  const gitOid = createHash('sha1').update(`blob ${readme.length}\0`).update(readme).digest('hex');
+  const wrong = join(repoDir('test-org/tiny-llama-GGUF'), 'blobs', `${gitOid}.incomplete`);
+  writeFileSync(wrong, 'XX');
+  const bad = await whet(['pull', 'test-org/tiny-llama-GGUF/README.md']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /README\.md: the download does not match the hub's hash .*run whet pull again/);
+  assert.ok(!existsSync(wrong));
+  const good = await whet(['pull', 'test-org/tiny-llama-GGUF/README.md']);
+  assert.equal(good.code, 0, good.stderr);
+  assert.deepEqual(new Uint8Array(readFileSync(good.stdout.trim())), readme);
 });
 
-test('a gated model: 401 without HF_TOKEN is one line that says to set it; with it, the token goes as a Bearer header', async () => {
+test('a gated model: 401 without HF_TOKEN is one line that says to set it, 403 with a token lacking access; with the right one it goes as a Bearer header', async () => {
   const denied = await whet(['pull', 'test-org/gated-llama']);
   assert.equal(denied.code, 1);
   assert.equal(denied.stderr.trim().split('\n').length, 1, denied.stderr);
-  assert.match(denied.stderr, /^whet pull: test-org\/gated-llama: the hub answered 401 .*set HF_TOKEN .*accept the model's licence/);
+  assert.match(denied.stderr, /^whet pull: test-org\/gated-llama\/\S+: the hub answered 401 .*set HF_TOKEN .*accept the model's licence/);
   assert.ok(!existsSync(join(repoDir('test-org/gated-llama'), 'refs', 'main')));
+  const wrong = await whet(['pull', 'test-org/gated-llama'], { HF_TOKEN: 'hf_someone_else' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /the hub answered 403 .*HF_TOKEN was sent; check it has access/);
 
   const before = hub.log.length;
   const ok = await whet(['pull', 'test-org/gated-llama', '--include', '*Q8_0.gguf'], { HF_TOKEN: TOKEN });

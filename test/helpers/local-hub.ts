@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 
 export interface HubRepo {
   files: Map<string, Uint8Array>;
-  /** Only requests with Authorization: Bearer TOKEN get anything (others: 401, as the hub answers for gated repos). */
+  /**
+   * A gated repo: as on the hub, its info and file list are public, but its files need Authorization: Bearer TOKEN
+   * (no token: 401; another token: 403).
+   */
   token?: string;
 }
 
@@ -79,8 +82,8 @@ export async function startLocalHub(repos: Map<string, HubRepo>): Promise<LocalH
     const name = api?.[1] ?? resolve?.[1];
     const repo = name === undefined ? undefined : repos.get(name);
     if (repo === undefined) return json(res, 404, { error: 'Repository not found' });
-    if (repo.token !== undefined && req.headers.authorization !== `Bearer ${repo.token}`)
-      return json(res, 401, { error: 'Access to model is restricted. You must have access to it and be authenticated to access it.' });
+    if (resolve !== null && repo.token !== undefined && req.headers.authorization !== `Bearer ${repo.token}`)
+      return json(res, req.headers.authorization === undefined ? 401 : 403, { error: `Access to model ${name} is restricted. You must have access to it and be authenticated to access it.` });
     const rev = decodeURIComponent((api?.[3] ?? resolve?.[2])!);
     if (rev !== 'main' && rev !== sha) return json(res, 404, { error: 'Invalid rev id' });
     if (api?.[2] === 'revision') return json(res, 200, { _id: name, id: name, sha, private: false, gated: repo.token !== undefined ? 'manual' : false, downloads: 0, likes: 0, lastModified: '2026-01-01T00:00:00.000Z', siblings: [...repo.files.keys()].map((rfilename) => ({ rfilename })) });
