@@ -1,7 +1,7 @@
 // Downloads a model repository (or some of its files) from the Hugging Face hub into the hub cache: the revision,
 // file list and download URLs come from @huggingface/hub; the bodies are fetched here so that a partial file resumes.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -59,13 +59,12 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-// Network failures that mean the hub is out of reach (as opposed to a reply the hub gave).
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET']);
-
+/** Why fetch could not reach the server (ECONNREFUSED, ENOTFOUND, a TLS failure…), or undefined for a reply it got. */
 function networkCode(e: unknown): string | undefined {
-  const cause = (e as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
-  const code = cause?.code ?? cause?.errors?.[0]?.code;
-  return code !== undefined && UNREACHABLE.has(code) ? code : undefined;
+  // undici fails a request it could not make with TypeError('fetch failed') and the socket's error as its cause.
+  if (!(e instanceof TypeError) || e.message !== 'fetch failed') return undefined;
+  const cause = e.cause as { code?: string; message?: string; errors?: { code?: string }[] } | undefined;
+  return cause?.code ?? cause?.errors?.[0]?.code ?? cause?.message ?? 'no connection';
 }
 
 /** Turns what the hub or the network said into one line that says what to do. */
@@ -78,7 +77,8 @@ function hubError(e: unknown, o: PullOptions, what: string): Error {
   }
   const code = networkCode(e);
   if (code !== undefined) return new WhetError(`cannot reach the hub at ${o.hubUrl} (${code}): check the network, point HF_ENDPOINT at a reachable hub or mirror, or pass --model a local folder or .gguf path instead`);
-  return e as Error;
+  // Anything else from these calls is an answer a hub would not give (not JSON, a missing header).
+  return new WhetError(`${what}: unexpected answer from ${o.hubUrl} (${(e as Error).message}); is HF_ENDPOINT a Hugging Face hub?`);
 }
 
 async function hub<T>(o: PullOptions, what: string, call: () => Promise<T>): Promise<T> {
@@ -102,6 +102,7 @@ async function contentHash(path: string, entry: ListFileEntry): Promise<{ want: 
 /**
  * Appends the rest of the file to `part` with a Range request from its current length. A reply of 200 (the server
  * ignored the range) restarts the file; an interrupted body leaves `part` holding what arrived, for the next pull.
+ * Reports the bytes it starts from, then each chunk, to onBytes.
  */
 async function fetchRest(o: PullOptions, commit: string, entry: ListFileEntry, part: string, onBytes: (n: number) => void): Promise<number> {
   let have = existsSync(part) ? statSync(part).size : 0;
@@ -109,17 +110,21 @@ async function fetchRest(o: PullOptions, commit: string, entry: ListFileEntry, p
     unlinkSync(part);
     have = 0;
   }
-  if (have === entry.size) return 0;
+  if (have === entry.size) {
+    onBytes(have);
+    return 0;
+  }
   const info = await hub(o, `${o.repo}/${entry.path}`, () => fileDownloadInfo({ repo: o.repo, path: entry.path, revision: commit, hubUrl: o.hubUrl, accessToken: o.token }));
   if (info === null) throw new WhetError(`${o.repo}/${entry.path}: listed by the hub but not found at ${o.hubUrl}`);
   const headers: Record<string, string> = o.token !== undefined ? { Authorization: `Bearer ${o.token}` } : {};
   if (have > 0) headers.Range = `bytes=${have}-`;
   const res = await hub(o, `${o.repo}/${entry.path}`, async () => {
     const r = await fetch(info.url, { headers });
-    if (!r.ok) throw new HubApiError(info.url, r.status);
+    if (!r.ok) throw new HubApiError(info.url, r.status, undefined, `status ${r.status}`);
     return r;
   });
   if (have > 0 && res.status !== 206) have = 0;
+  onBytes(have);
   const fh = await open(part, have > 0 ? 'a' : 'w');
   let got = 0;
   try {
@@ -155,8 +160,6 @@ async function pullFile(o: PullOptions, commit: string, entry: ListFileEntry, on
   if (existsSync(blob)) onBytes(entry.size);
   else {
     const part = `${blob}.incomplete`;
-    const before = existsSync(part) ? Math.min(statSync(part).size, entry.size) : 0;
-    onBytes(before);
     fetched = await fetchRest(o, commit, entry, part, onBytes);
     const size = statSync(part).size;
     const hash = size === entry.size ? await contentHash(part, entry) : undefined;
@@ -168,6 +171,7 @@ async function pullFile(o: PullOptions, commit: string, entry: ListFileEntry, on
   }
   // Relative links, as huggingface_hub makes them, so the cache folder can move; made at a temporary name, then renamed.
   const tmp = `${pointer}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
   symlinkSync(relative(dirname(pointer), blob), tmp);
   renameSync(tmp, pointer);
   return fetched;
@@ -186,6 +190,7 @@ export async function pullModel(o: PullOptions): Promise<PullResult> {
   });
   const patterns = (o.include ?? []).map(globToRegExp);
   const files = patterns.length === 0 ? all : all.filter((e) => patterns.some((p) => p.test(e.path)));
+  if (all.length === 0) throw new WhetError(`${where}: the repository holds no files`);
   if (files.length === 0) {
     const names = all.map((e) => e.path);
     throw new WhetError(`${where}: no file matches --include ${o.include!.join(', ')} (the repository has ${names.slice(0, 8).join(', ')}${names.length > 8 ? ', …' : ''})`);
