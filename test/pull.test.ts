@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +134,24 @@ test('--model ORG/NAME resolves to the pulled snapshot: whet generate gives the 
   } finally {
     process.chdir(cwd);
   }
+  // whet serve names the pulled model by its hub id, as vLLM does.
+  const serve = spawn(process.execPath, ['bin/whet.js', 'serve', '--model', 'test-org/tiny-llama', '--port', '0'], { env: { ...process.env, HF_HUB_CACHE: cache } });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let err = '';
+      serve.stderr.on('data', (d: Buffer) => {
+        err += String(d);
+        const m = /whet serve: (http:\/\/\S+)/.exec(err);
+        if (m !== null) resolve(m[1]!);
+      });
+      serve.on('exit', () => reject(new Error(`whet serve exited: ${err}`)));
+    });
+    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+    assert.deepEqual(models.data.map((m) => m.id), ['test-org/tiny-llama']);
+  } finally {
+    serve.kill();
+  }
+
   const missing = await whet(['generate', '--model', 'test-org/never-pulled', ...generateArgs]);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
