@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { WhetError } from '../errors.ts';
 import { loadConfig } from '../model/load.ts';
+import { parseModelRef, resolveModelPath } from '../hub/cache.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { readSafetensors, type SafetensorsTensor } from '../formats/safetensors.ts';
 import { ggufArchitecture } from '../formats/llama-names.ts';
@@ -108,6 +109,14 @@ export function exportGgufLora(adapterDir: string, outPath: string, opts: { mode
 function localBase(base: unknown, adapterDir: string, configPath: string): string {
   if (typeof base === 'string' && base !== '') {
     for (const candidate of isAbsolute(base) ? [base] : [base, join(adapterDir, base)]) if (existsSync(candidate)) return candidate;
+    // A hub name, as PEFT writes it: the pulled copy in the cache.
+    if (parseModelRef(base) !== undefined) {
+      try {
+        return resolveModelPath(base);
+      } catch (e) {
+        throw new WhetError(`${configPath}: base_model_name_or_path: ${(e as Error).message}; or pass --model (the base GGUF file or HF folder)`);
+      }
+    }
   }
   throw new WhetError(`${configPath}: base_model_name_or_path ${JSON.stringify(base ?? null)} is not a local model; pass --model (the base GGUF file or HF folder) so the architecture and shapes are known`);
 }

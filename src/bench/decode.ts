@@ -10,6 +10,7 @@ import { configFromHf, type ModelConfig } from '../model/config.ts';
 import { KVCache } from '../model/kv-cache.ts';
 import { LlamaModel } from '../model/llama.ts';
 import { loadModel } from '../model/load.ts';
+import { resolveModelPath } from '../hub/cache.ts';
 import type { FrozenDType } from '../model/frozen-weights.ts';
 import { argmax } from '../generate/sampling.ts';
 import { noGrad } from '../tensor/grad-mode.ts';
@@ -82,9 +83,10 @@ const ANCHOR_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)),
 
 /** Runs ../shared/bench-anchor's llama.cpp measurement on the same file and prints each phase's ratio to it. */
 function compareWithLlamaCpp(opts: DecodeBenchOptions, rows: DecodeRow[], threads: number): void {
-  if (opts.model === undefined || !opts.model.endsWith('.gguf')) throw new WhetError('--anchor compares with llama.cpp on the same GGUF file: give it with --model');
+  const file = opts.model === undefined ? undefined : resolveModelPath(opts.model);
+  if (file === undefined || !file.endsWith('.gguf')) throw new WhetError('--anchor compares with llama.cpp on the same GGUF file: give it with --model');
   const script = process.env.WHET_ANCHOR_SCRIPT ?? ANCHOR_SCRIPT;
-  const args = [script, '--model', path.resolve(opts.model), '--threads', String(threads), '--runs', opts.quick ? '1' : '3', '--nlc-dir', path.resolve(opts.anchor!)];
+  const args = [script, '--model', path.resolve(file), '--threads', String(threads), '--runs', opts.quick ? '1' : '3', '--nlc-dir', path.resolve(opts.anchor!)];
   if (opts.quick) args.push('--prompt', '64', '--gen', '16');
   const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '1' } });
   const last = child.stdout?.trim().split('\n').pop() ?? '';

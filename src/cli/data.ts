@@ -12,6 +12,7 @@ import { modelContext } from '../model/context.ts';
 import { isPreferenceFile, readPreferenceData } from '../data/preference.ts';
 import { inspectPreferences, validatePreferences } from './data-preference.ts';
 import { loadConfig } from '../model/load.ts';
+import { resolveModelPath } from '../hub/cache.ts';
 import { tokenizeExample, type TokenizedExample } from '../data/tokenize.ts';
 import { tokenizerFromGguf } from '../tokenizer/gguf.ts';
 import { tokenizerFromJson } from '../tokenizer/hf.ts';
@@ -21,13 +22,14 @@ import { dataSpec } from './specs.ts';
 import { UsageError } from './errors.ts';
 
 // Only the tokenizer: a model folder's tokenizer files, or a GGUF's metadata (no weights are read).
-function loadTokenizer(path: string): Tokenizer {
-  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+function loadTokenizer(spec: string): Tokenizer {
+  const path = resolveModelPath(spec);
   return statSync(path).isDirectory() ? tokenizerFromJson(path) : tokenizerFromGguf(readGguf(path).metadata);
 }
 
 // The model's context, when the path has a config (a tokenizer-only folder has none).
-function contextOf(path: string): number | undefined {
+function contextOf(spec: string): number | undefined {
+  const path = resolveModelPath(spec);
   return statSync(path).isDirectory() && !existsSync(join(path, 'config.json')) ? undefined : modelContext(loadConfig(path));
 }
 

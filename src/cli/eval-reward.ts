@@ -7,6 +7,7 @@ import { adapterTaskType } from '../adapters/peft.ts';
 import { isPreferenceFile, readPreferenceData } from '../data/preference.ts';
 import { tokenizePair, type TokenizedPair } from '../data/preference-tokenize.ts';
 import { writeFileAtomic } from '../formats/atomic.ts';
+import { parseModelRef, resolveModelPath } from '../hub/cache.ts';
 import { modelContext } from '../model/context.ts';
 import { evaluateRewardPairs, loadRewardModel } from '../eval/reward.ts';
 import { promptExample, readPrompts } from '../eval/prompts.ts';
@@ -99,7 +100,8 @@ function winRateOf(v: EvalValues): Outcome {
   if (!separate && v.adapter === undefined)
     throw new UsageError('--metric win-rate compares two models: give --adapter (against --model without it), --base PATH or --base-adapter DIR');
   // The judge is loaded last (one model in memory at a time): what can be checked of it is checked before generating.
-  if (!existsSync(v['reward-model'])) throw new WhetError(`${v['reward-model']}: no such reward model`);
+  if (!existsSync(v['reward-model']) && parseModelRef(v['reward-model']) === undefined) throw new WhetError(`${v['reward-model']}: no such reward model`);
+  resolveModelPath(v['reward-model']); // a hub name that was never pulled fails here, before any generating
   for (const [flag, dir, want] of [['--reward-adapter', v['reward-adapter'], 'SEQ_CLS'], ['--adapter', v.adapter, 'CAUSAL_LM'], ['--base-adapter', v['base-adapter'], 'CAUSAL_LM']] as const)
     if (dir !== undefined && adapterTaskType(dir) !== want)
       throw new WhetError(`${dir}: ${want === 'SEQ_CLS' ? "not a reward model's adapter (task_type SEQ_CLS with a score head); it was trained for generation" : `a reward model's adapter, which generates nothing; ${flag} takes a generation adapter`}`);

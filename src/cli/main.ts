@@ -18,6 +18,7 @@ const verbs: Record<string, () => Promise<Verb>> = {
   score: async () => (await import('./score.ts')).scoreCommand,
   train: async () => (await import('./train.ts')).trainCommand,
   convert: async () => (await import('./convert.ts')).convertCommand,
+  pull: async () => (await import('./pull.ts')).pullCommand,
   data: async () => (await import('./data.ts')).dataCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
   completion: async () => (await import('./completion.ts')).completionCommand,

@@ -47,6 +47,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   try {
     serving = createServing({
       loaded,
+      // A pulled hub model is served under its hub id, as vLLM names it, rather than its snapshot folder's commit.
+      baseId: loaded.path !== v.model ? v.model : undefined,
       adapters,
       maxAdapters: v['max-adapters'],
       maxBatch: v['max-batch'],

@@ -3,7 +3,7 @@
 import { flagOf, TRAIN_DEFAULTS, TRAIN_KEYS, TRAIN_SPEC } from '../recipes/train-config.ts';
 import type { CommandSpec, OptionSpec } from './options.ts';
 
-const model: OptionSpec = { type: 'string', arg: 'PATH', help: 'model: a GGUF file or a Hugging Face folder' };
+const model: OptionSpec = { type: 'string', arg: 'PATH', help: 'model: a GGUF file, a Hugging Face folder, or ORG/NAME[@REV][/FILE.gguf] fetched by whet pull' };
 const adapter: OptionSpec = { type: 'string', arg: 'DIR', help: 'PEFT LoRA adapter folder applied on top of --model' };
 const json: OptionSpec = { type: 'boolean', help: 'print results as JSON on stdout' };
 const dtype: OptionSpec = {
@@ -248,8 +248,26 @@ export const exportLoraSpec: CommandSpec = {
   examples: ['whet export-lora runs/sft/adapter --gguf sft-lora.gguf --model smollm2.gguf', 'whet export-lora out/adapter --gguf adapter.gguf'],
 };
 
+export const pullSpec: CommandSpec = {
+  name: 'pull',
+  summary: "Download a model from the Hugging Face hub into its cache (huggingface_hub's layout, shared with Python), resuming partial files; prints where it landed. Every --model then accepts ORG/NAME.",
+  positionals: [{ name: 'MODEL', help: 'ORG/NAME, ORG/NAME@REVISION, or ORG/NAME/FILE for one file (e.g. a .gguf)' }],
+  options: {
+    revision: { type: 'string', arg: 'REV', help: 'branch, tag or commit (default main)' },
+    include: { type: 'string', multiple: true, arg: 'GLOB', help: "only files matching this pattern (fnmatch: * matches across folders), e.g. '*Q8_0.gguf'" },
+    'cache-dir': { type: 'string', arg: 'DIR', help: 'the cache folder (default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub; --model ORG/NAME looks only there, so set HF_HUB_CACHE to use another)' },
+    json,
+  },
+  examples: [
+    'whet pull HuggingFaceTB/SmolLM2-135M-Instruct',
+    "whet pull bartowski/SmolLM2-135M-Instruct-GGUF --include '*Q8_0.gguf'",
+    'HF_TOKEN=hf_... whet pull meta-llama/Llama-3.2-1B --revision main',
+    'whet generate --model HuggingFaceTB/SmolLM2-135M-Instruct --prompt "Hi" --temperature 0',
+  ],
+};
+
 const file = { name: 'FILE', help: 'dataset file (JSONL, JSON, CSV or txt, optionally .gz)' };
-const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF or HF folder; weights are not read)' };
+const tokenizerModel: OptionSpec = { type: 'string', arg: 'PATH', help: 'model whose tokenizer counts tokens and whose context is checked (GGUF, HF folder or pulled ORG/NAME; weights are not read)' };
 const template: OptionSpec = { type: 'string', arg: 'FILE', help: "Jinja chat template (default: the model's own)" };
 
 export const dataSpec: CommandSpec = {
@@ -313,4 +331,4 @@ export const completionSpec: CommandSpec = {
 };
 
 /** Every verb, in the order `whet --help` lists them. */
-export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, studioSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, dataSpec, benchSpec, completionSpec];
+export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, studioSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, pullSpec, dataSpec, benchSpec, completionSpec];

@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
+import { resolveModelPath } from '../hub/cache.ts';
 import { bf16ToF32, f32ToBf16 } from '../backend/bf16.ts';
 import { decodeF16, encodeF16 } from '../formats/f16.ts';
 import { readGguf, readGgufTensor, readGgufTensorBytes } from '../formats/gguf.ts';
@@ -48,11 +49,11 @@ interface Source {
   data: Float32Array | Uint16Array | Uint8Array;
 }
 
-export function convert(input: string, output: string, opts: ConvertOptions = {}): ConvertResult {
+export function convert(inputSpec: string, output: string, opts: ConvertOptions = {}): ConvertResult {
   if (opts.dtype !== undefined && !(CONVERT_DTYPES as readonly string[]).includes(opts.dtype)) {
     throw new WhetError(`unknown dtype '${String(opts.dtype)}' (one of ${CONVERT_DTYPES.join(', ')})`);
   }
-  if (!existsSync(input)) throw new WhetError(`${input}: no such file or folder`);
+  const input = resolveModelPath(inputSpec);
   if (statSync(input).isDirectory()) {
     if (!output.endsWith('.gguf')) throw new WhetError(`output ${output} must be a .gguf file when the input is a folder`);
     return hfToGguf(input, output, opts.dtype, opts.importance);

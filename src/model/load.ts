@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
+import { resolveModelPath } from '../hub/cache.ts';
 import { keep, Tensor } from '../tensor/tensor.ts';
 import { getBackend } from '../backend/registry.ts';
 import { readSafetensorsFolder } from '../formats/safetensors-sharded.ts';
@@ -40,14 +41,15 @@ export interface LoadedModel {
 /** Tensors a checkpoint may carry that the model rebuilds itself (or that are duplicates). */
 const IGNORABLE = /(rotary_emb\.inv_freq|rope_freqs\.weight)$/;
 
-export function loadModel(path: string, opts: LoadOptions = {}): LoadedModel {
-  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+/** `spec`: a local GGUF file or HF folder, or a pulled ORG/NAME (see resolveModelPath). */
+export function loadModel(spec: string, opts: LoadOptions = {}): LoadedModel {
+  const path = resolveModelPath(spec);
   return statSync(path).isDirectory() ? loadHfFolder(path, opts) : loadGguf(path, opts);
 }
 
 /** A model's config alone (a folder's config.json, or a GGUF's metadata): no weights are read. */
-export function loadConfig(path: string): ModelConfig {
-  if (!existsSync(path)) throw new WhetError(`${path}: no such file or folder`);
+export function loadConfig(spec: string): ModelConfig {
+  const path = resolveModelPath(spec);
   if (!statSync(path).isDirectory()) return configFromHf(hfConfigFromGguf(readGguf(path)) as unknown as Record<string, unknown>, path);
   return folderConfig(path);
 }

@@ -90,7 +90,7 @@ export type TrainOptionSpec = (
 export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
   method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'rl', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down, rl on prompts against a reward model or functions (lora, full: sft with that --finetuning)' },
   finetuning: { type: 'choice', choices: ['lora', 'full'], help: 'LoRA adapters on a frozen base, or every weight' },
-  model: { type: 'string', required: true, help: 'base model: a GGUF file or a Hugging Face folder' },
+  model: { type: 'string', required: true, help: 'base model: a GGUF file, a Hugging Face folder, or ORG/NAME fetched by whet pull' },
   data: { type: 'string', required: true, help: 'training data: prompt/completion, messages, Alpaca, ShareGPT or text for sft; preference pairs or rankings for reward and dpo; thumbs up/down (or pairs) for kto' },
   holdout: { type: 'string', help: 'holdout data file (default: a seeded fraction of --data)' },
   holdout_fraction: { type: 'number', min: 0, max: 0.9, help: 'share of --data held out when no --holdout file is given' },
