@@ -44,31 +44,33 @@ constexpr int64_t kMaxRows = 4;  // rows of A per pass over a W row
 
 namespace {
 
-// One W row (nb blocks at w) times one quantised activation row: integer sums per block, scaled in float.
-float row_q8_0(const uint8_t* w, int64_t nb, const ActQ32& a) {
+// One W row (nb blocks of kBytes at w: an f16 d, then the quants) times one quantised activation row: the integer
+// sum dot(quants, activations) per block, scaled in float.
+template <int kBytes, class Dot>
+float row_q32(const uint8_t* w, int64_t nb, const ActQ32& a, Dot dot) {
   float sum = 0.f;
   for (int64_t b = 0; b < nb; b++) {
-    const uint8_t* p = w + b * 34;
-    const int8_t* q = reinterpret_cast<const int8_t*>(p + 2);
-    const int8_t* x = a.qs + b * 32;
-    int32_t s = 0;
-    for (int j = 0; j < 32; j++) s += q[j] * x[j];
-    sum += f16_to_f32(load_u16(p)) * a.d[b] * static_cast<float>(s);
+    const uint8_t* p = w + b * kBytes;
+    sum += f16_to_f32(load_u16(p)) * a.d[b] * static_cast<float>(dot(p + 2, a.qs + b * 32));
   }
   return sum;
 }
 
+float row_q8_0(const uint8_t* w, int64_t nb, const ActQ32& a) {
+  return row_q32<34>(w, nb, a, [](const uint8_t* p, const int8_t* x) {
+    const int8_t* q = reinterpret_cast<const int8_t*>(p);
+    int32_t s = 0;
+    for (int j = 0; j < 32; j++) s += q[j] * x[j];
+    return s;
+  });
+}
+
 float row_q4_0(const uint8_t* w, int64_t nb, const ActQ32& a) {
-  float sum = 0.f;
-  for (int64_t b = 0; b < nb; b++) {
-    const uint8_t* p = w + b * 18;
-    const uint8_t* q = p + 2;
-    const int8_t* x = a.qs + b * 32;
+  return row_q32<18>(w, nb, a, [](const uint8_t* q, const int8_t* x) {
     int32_t s = 0;
     for (int j = 0; j < 16; j++) s += ((q[j] & 15) - 8) * x[j] + ((q[j] >> 4) - 8) * x[j + 16];
-    sum += f16_to_f32(load_u16(p)) * a.d[b] * static_cast<float>(s);
-  }
-  return sum;
+    return s;
+  });
 }
 
 // d·da·Σ_j sc_j·Σ q·a − dmin·da·Σ_j m_j·Σa over sub-block j.
