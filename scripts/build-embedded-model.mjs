@@ -172,11 +172,11 @@ function lastStep(runDir) {
 
 function measure(model, holdoutPath) {
   const ppl = JSON.parse(whet('perplexity', '--model', model, '--text', holdoutPath, '--ctx', String(CONTEXT), '--json'));
-  const sample = whet('generate', '--model', model, '--prompt', SAMPLE_PROMPT, '--temperature', '0.7', '--top-p', '1', '--max-tokens', '120', '--seed', String(SEED)).trim();
+  const sample = whet('generate', '--model', model, '--prompt', SAMPLE_PROMPT, '--temperature', '0.7', '--top-p', '1', '--max-tokens', '120', '--seed', String(SEED)).trimEnd();
   return { ppl, sample };
 }
 
-function card({ runDir, model, holdoutPath, ppl, sample, trainTokens }) {
+function card({ runDir, model, ppl, sample, trainTokens }) {
   const rows = metrics(runDir).filter((m) => typeof m.step === 'number');
   const last = rows.slice(-50);
   const finalLoss = last.reduce((s, m) => s + m.loss, 0) / last.length;
@@ -248,13 +248,12 @@ The weights are released under the MIT licence, as Whetstone is.
 
 \`whet generate --model models/tiny-base --prompt "${SAMPLE_PROMPT}" --temperature 0.7 --top-p 1 --max-tokens 120 --seed ${SEED}\`:
 
-> ${sample.replace(/\n/g, '\n> ')}
+> **${SAMPLE_PROMPT}**${sample.replace(/\n/g, '\n> ')}
 
 ## Limitations
 
 Trained on about a million words of 1961 American prose: it has the style of that text and no knowledge to rely
-on, a context of ${CONTEXT} tokens, and no instruction following before fine-tuning. Held-out text was
-${relativePath(holdoutPath)} in the build's work folder.
+on, a context of ${CONTEXT} tokens, and no instruction following before fine-tuning.
 `;
 }
 
@@ -267,10 +266,6 @@ async function countTokens(model, trainPath) {
 
 function readTrainTexts(trainPath) {
   return readFileSync(trainPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l).text);
-}
-
-function relativePath(p) {
-  return p.startsWith(work) ? p.slice(work.length + 1) : p;
 }
 
 function publish(model, readme) {
@@ -291,5 +286,5 @@ const runDir = pretrain(initDir, trainPath, holdoutPath);
 const model = join(runDir, 'model');
 const { ppl, sample } = measure(model, holdoutPath);
 const trainTokens = await countTokens(model, trainPath);
-publish(model, card({ runDir, model, holdoutPath, ppl, sample, trainTokens }));
+publish(model, card({ runDir, model, ppl, sample, trainTokens }));
 process.stdout.write(JSON.stringify({ steps: lastStep(runDir), holdout_ppl: ppl.ppl, holdout_nll: ppl.nll, holdout_tokens: ppl.tokens, sample }) + '\n');
