@@ -81,21 +81,25 @@ test('each document ends with EOS and is cut into pieces of at most max_length, 
   }
 }));
 
-function config(dir: string, init: string, data: string, holdout: string, out: string, extra: Record<string, unknown> = {}) {
+/** Training and holdout documents of the toy language as .txt files, and an init folder with its tokenizer. */
+function toyRun(dir: string, trainDocs: number, holdoutDocs: number): { init: string; data: string; holdout: string } {
+  const docs = toyDocuments(trainDocs, 2);
+  const data = path.join(dir, 'train.txt');
+  writeFileSync(data, docs.join('\n\n'));
+  const holdout = path.join(dir, 'holdout.txt');
+  writeFileSync(holdout, toyDocuments(holdoutDocs, 99).join('\n\n'));
+  return { init: initFolder(dir, docs), data, holdout };
+}
+
+function config(dir: string, files: { init: string; data: string; holdout: string }, out: string, extra: Record<string, unknown> = {}) {
   return resolveTrainConfig(undefined, {
-    method: 'pretrain', init, data, holdout, out: path.join(dir, out), steps: '60', lr: '1e-2', warmup_steps: '5', batch_size: '4', max_length: '64',
+    method: 'pretrain', ...files, out: path.join(dir, out), steps: '60', lr: '1e-2', warmup_steps: '5', batch_size: '4', max_length: '64',
     eval_every: '0', save_every: '10', seed: '7', ...extra,
   });
 }
 
 test('a tiny Llama pretrained from random initialisation learns the toy language; the saved folder loads', { timeout: 300_000 }, withDir(async (dir) => {
-  const docs = toyDocuments(200, 2);
-  const init = initFolder(dir, docs);
-  const data = path.join(dir, 'train.txt');
-  writeFileSync(data, docs.join('\n\n'));
-  const holdout = path.join(dir, 'holdout.txt');
-  writeFileSync(holdout, toyDocuments(20, 99).join('\n\n'));
-  const run = await runPretrain(config(dir, init, data, holdout, 'run'));
+  const run = await runPretrain(config(dir, toyRun(dir, 200, 20), 'run'));
   const before = run.holdoutBefore!.loss;
   const after = run.holdoutAfter!.loss;
   assert.ok(Math.abs(before - Math.log(VOCAB)) < 0.5, `random initialisation predicts about uniformly: ${before} vs ln ${VOCAB}`);
@@ -108,17 +112,12 @@ test('a tiny Llama pretrained from random initialisation learns the toy language
 }));
 
 test('an interrupted pretraining run resumes to the weights of an uninterrupted one', { timeout: 300_000 }, withDir(async (dir) => {
-  const docs = toyDocuments(60, 3);
-  const init = initFolder(dir, docs);
-  const data = path.join(dir, 'train.txt');
-  writeFileSync(data, docs.join('\n\n'));
-  const holdout = path.join(dir, 'holdout.txt');
-  writeFileSync(holdout, toyDocuments(5, 98).join('\n\n'));
-  const straight = await runPretrain(config(dir, init, data, holdout, 'straight', { steps: '24' }));
+  const files = toyRun(dir, 60, 5);
+  const straight = await runPretrain(config(dir, files, 'straight', { steps: '24' }));
   const signal = { interrupted: false };
-  const first = await runPretrain(config(dir, init, data, holdout, 'killed', { steps: '24' }), { signal, onStep: (m) => { if (m.step === 13) signal.interrupted = true; } });
+  const first = await runPretrain(config(dir, files, 'killed', { steps: '24' }), { signal, onStep: (m) => { if (m.step === 13) signal.interrupted = true; } });
   assert.equal(first.result.stoppedBy, 'interrupted');
-  const resumed = await runPretrain(config(dir, init, data, holdout, 'killed', { steps: '24', resume: 'true' }));
+  const resumed = await runPretrain(config(dir, files, 'killed', { steps: '24', resume: 'true' }));
   assert.equal(resumed.result.steps, 24);
   const a = readSafetensorsFolder(straight.output).tensors;
   const b = readSafetensorsFolder(resumed.output).tensors;
