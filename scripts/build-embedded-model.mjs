@@ -2,12 +2,13 @@
 // document into training and held-out text, a byte-level BPE tokenizer trained on the training text, a small Llama
 // pretrained from random initialisation with `whet train --method pretrain`, its held-out perplexity
 // (`whet perplexity`), a sample at temperature 0.7 (`whet generate`), and the folder with its model card.
-// Usage: node scripts/build-embedded-model.mjs [--steps N] [--work DIR] [--out DIR]
+// Usage: node scripts/build-embedded-model.mjs [--steps N] [--work DIR (default: $TMPDIR/whet-embedded-model-build)] [--out DIR]
 // Each stage keeps its output in --work and is skipped when it is there, and training resumes from its last
 // checkpoint: a killed build continues where it stopped.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -15,7 +16,7 @@ const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
   options: {
     steps: { type: 'string', default: '3000' },
-    work: { type: 'string', default: join(root, '.embedded-model-build') },
+    work: { type: 'string', default: join(tmpdir(), 'whet-embedded-model-build') },
     out: { type: 'string', default: join(root, 'models', 'tiny-base') },
   },
 });
