@@ -281,6 +281,9 @@ function publish(model, readme) {
   log(`wrote ${out}`);
 }
 
+// bin/whet.js runs dist/: compile it first so it is never stale (incremental, so quick).
+const build = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (build.status !== 0) fail('the TypeScript build failed');
 const { trainPath, holdoutPath } = prepareCorpus();
 const initDir = await prepareInit(trainPath);
 const runDir = pretrain(initDir, trainPath, holdoutPath);
