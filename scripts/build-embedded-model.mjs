@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '3000' },
+    steps: { type: 'string', default: '1100' },
     work: { type: 'string', default: join(tmpdir(), 'whet-embedded-model-build') },
     out: { type: 'string', default: join(root, 'models', 'tiny-base') },
   },
@@ -31,7 +31,7 @@ const VOCAB = 4096;
 const CONTEXT = 512;
 const HOLDOUT_EVERY = 25; // every 25th Brown document (20 of 500) is held out
 const ARCH = { hidden_size: 256, intermediate_size: 768, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4 };
-const TRAIN = { batch_size: 8, lr: 2e-3, warmup_steps: 100, min_lr_ratio: 0.1, weight_decay: 0.1, save_every: 100, eval_every: 250 };
+const TRAIN = { batch_size: 8, lr: 3e-3, warmup_steps: 60, min_lr_ratio: 0.1, weight_decay: 0.1, save_every: 100, eval_every: 250 };
 const SAMPLE_PROMPT = 'The';
 
 function fail(message) {
