@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '1100' },
+    steps: { type: 'string', default: '800' },
     work: { type: 'string', default: join(tmpdir(), 'whet-embedded-model-build') },
     out: { type: 'string', default: join(root, 'models', 'tiny-base') },
   },
