@@ -240,7 +240,7 @@ The weights are released under the MIT licence, as Whetstone is.
 | recipe | \`whet train --method pretrain --init <config.json and tokenizer>\`: documents ended by EOS, cut to ${CONTEXT} tokens and packed (positions restart per document, attention within it), loss on every token |
 | steps | ${rows.length} (batch ${TRAIN.batch_size} × ${CONTEXT} tokens) |
 | tokens seen | ${tokensSeen.toLocaleString('en')} (padding included) |
-| optimiser | AdamW, lr ${TRAIN.lr}, cosine to ${TRAIN.lr * TRAIN.min_lr_ratio} after ${TRAIN.warmup_steps} warmup steps, weight decay ${TRAIN.weight_decay}, gradient clipping 1.0, float32 |
+| optimiser | AdamW, lr ${TRAIN.lr}, cosine to ${+(TRAIN.lr * TRAIN.min_lr_ratio).toPrecision(6)} after ${TRAIN.warmup_steps} warmup steps, weight decay ${TRAIN.weight_decay}, gradient clipping 1.0, float32 |
 | final training loss | ${finalLoss.toFixed(4)} (mean of the last ${last.length} steps) |
 | held-out loss | ${evals.map((m) => `${m.holdout_loss.toFixed(3)} at step ${m.step}`).join(', ')} |
 | held-out perplexity | **${ppl.ppl.toFixed(2)}** (${ppl.nll.toFixed(4)} nats/token over ${ppl.tokens.toLocaleString('en')} tokens of the held-out text, \`whet perplexity --ctx ${CONTEXT}\`) |
