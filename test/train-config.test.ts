@@ -37,7 +37,7 @@ test('defaults, then the file, then flags (which win)', () => {
 test('bad values, unknown keys and missing required options are named', () => {
   withYaml('model: m\ndata: d\nout: o\nsteps: 0\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /run\.yaml: 'steps' must be at least 1 \(got 0\)/));
   withYaml('model: m\ndata: d\nout: o\nlearning_rate: 1\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /unknown option 'learning_rate'/));
-  withYaml('model: m\ndata: d\nout: o\nmethod: qlora\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /'method' must be one of sft, reward, dpo, kto, rl, lora, full/));
+  withYaml('model: m\ndata: d\nout: o\nmethod: qlora\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /'method' must be one of sft, reward, dpo, kto, rl, pretrain, lora, full/));
   withYaml('- a\n- b\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /expected a mapping/));
   withYaml('model: [unclosed\n', (file) => assert.throws(() => resolveTrainConfig(file, {}), /run\.yaml:/));
   assert.throws(() => resolveTrainConfig(undefined, { model: 'm', data: 'd' }), /'out' is required/);

@@ -204,12 +204,14 @@ function trainOptions(): Record<string, OptionSpec> {
 
 export const trainSpec: CommandSpec = {
   name: 'train',
-  summary: 'Fine-tune a model, fully or with LoRA: SFT on prompt/response data, a reward model, DPO or KTO on preferences; progress on stderr, the summary on stdout.',
+  summary: 'Fine-tune a model, fully or with LoRA: SFT on prompt/response data, a reward model, DPO or KTO on preferences, or pretrain on plain text; progress on stderr, the summary on stdout.',
   options: trainOptions(),
   examples: [
     'whet train --model smollm2.gguf --data train.jsonl --out runs/lora1',
     'whet train --config sft.yaml --lr 1e-4 --steps 300',
     'whet train --model qwen/ --data chat.jsonl --out runs/full --finetuning full --gradient-checkpointing',
+    'whet train --method pretrain --init arch/config.json --tokenizer tok/ --data books.txt --out runs/base --steps 2000 --lr 2e-3 --batch-size 8',
+    'whet train --method pretrain --model runs/base/model --data more.jsonl --out runs/base2',
     'whet train --method reward --model smollm2.gguf --data pairs.jsonl --out runs/rm',
     'whet train --method dpo --model smollm2.gguf --adapter runs/sft/adapter --data pairs.jsonl --out runs/dpo --beta 0.1',
     'whet train --method kto --model smollm2.gguf --adapter runs/sft/adapter --data thumbs.jsonl --out runs/kto',

@@ -5,6 +5,7 @@ import { runReward } from '../recipes/reward.ts';
 import { runDpo } from '../recipes/dpo.ts';
 import { runKto } from '../recipes/kto.ts';
 import { runRl } from '../recipes/rl.ts';
+import { runPretrain } from '../recipes/pretrain.ts';
 import type { RecipeRun, TrainHooks } from '../recipes/setup.ts';
 import type { TrainConfig } from '../recipes/train-config.ts';
 import { flagOf, resolveTrainConfig, TRAIN_KEYS } from '../recipes/train-config.ts';
@@ -107,5 +108,7 @@ async function runMethod(cfg: TrainConfig, hooks: TrainHooks): Promise<RecipeRun
       return runKto(cfg, hooks);
     case 'rl':
       return runRl(cfg, hooks);
+    case 'pretrain':
+      return runPretrain(cfg, hooks);
   }
 }

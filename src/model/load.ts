@@ -36,6 +36,8 @@ export interface LoadedModel {
   /** What was loaded: an HF folder or a GGUF file. */
   format: 'hf' | 'gguf';
   path: string;
+  /** A randomly initialised model's: the folder of its tokenizer files and its config.json, which `path` need not hold. */
+  init?: { tokenizerPath: string; hfConfig: Record<string, unknown> };
 }
 
 /** Tensors a checkpoint may carry that the model rebuilds itself (or that are duplicates). */

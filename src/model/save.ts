@@ -20,9 +20,9 @@ export function saveModelFolder(loaded: LoadedModel, outDir: string, dtype: 'f32
       tensors.set(name, { dtype: 'BF16', shape: [...t.shape], data: bits });
     }
   }
-  const hfConfig = loaded.format === 'hf' ? readJsonFile(join(loaded.path, 'config.json')) : configToHf(loaded.config);
+  const hfConfig = loaded.init !== undefined ? { ...loaded.init.hfConfig } : loaded.format === 'hf' ? readJsonFile(join(loaded.path, 'config.json')) : configToHf(loaded.config);
   hfConfig.torch_dtype = dtype === 'f32' ? 'float32' : 'bfloat16';
   if (loaded.model.score !== undefined) Object.assign(hfConfig, sequenceClassifierFields(loaded.config));
-  const tokenizer = loaded.format === 'hf' ? readHfTokenizerFolder(loaded.path) : hfTokenizerFilesFromGguf(readGguf(loaded.path).metadata);
+  const tokenizer = loaded.format === 'hf' ? readHfTokenizerFolder(loaded.init?.tokenizerPath ?? loaded.path) : hfTokenizerFilesFromGguf(readGguf(loaded.path).metadata);
   writeHfFolder(outDir, hfConfig, tensors, tokenizer);
 }

@@ -7,6 +7,7 @@ import { WhetError } from '../errors.ts';
 import { modelContext } from '../model/context.ts';
 import { loadModel, quantizedTensors, type LoadedModel } from '../model/load.ts';
 import { saveModelFolder } from '../model/save.ts';
+import { initModel } from '../model/init.ts';
 import { applyLora, loraLayers, mergeLora, setLoraTraining, type LoraConfig } from '../adapters/apply.ts';
 import { adapterTaskType, loadAdapter, saveAdapter } from '../adapters/peft.ts';
 import { Rng } from '../tensor/random.ts';
@@ -51,7 +52,7 @@ export interface TrainableModel {
  */
 export function trainableModel(cfg: TrainConfig, opts: { scoreHead?: boolean; log?: (line: string) => void } = {}): TrainableModel {
   const lora = cfg.finetuning === 'lora';
-  const loaded = loadModel(cfg.model, { dtype: lora ? cfg.base_dtype : 'f32' });
+  const loaded = cfg.init !== undefined ? initModel(cfg.init, cfg.tokenizer, cfg.seed) : loadModel(cfg.model, { dtype: lora ? cfg.base_dtype : 'f32' });
   const { model, config } = loaded;
   const quantized = quantizedTensors(model);
   if (!lora && quantized.length > 0)
@@ -82,7 +83,7 @@ export function trainableModel(cfg: TrainConfig, opts: { scoreHead?: boolean; lo
   const rngs = lora && loraConfig!.dropout > 0 ? [loraLayers(model)[0]!.layer.dropoutRng] : [];
   const log = opts.log ?? (() => {});
   const from = cfg.adapter === undefined ? '' : ` starting from ${cfg.adapter}`;
-  log(`model ${cfg.model}: ${config.modelType}, ${config.numLayers} layers; ${cfg.method} (${cfg.finetuning}${from}) with ${trainableParams.toLocaleString('en')} trainable parameters`);
+  log(`model ${cfg.init !== undefined ? `${cfg.init} (random initialisation)` : cfg.model}: ${config.modelType}, ${config.numLayers} layers; ${cfg.method} (${cfg.finetuning}${from}) with ${trainableParams.toLocaleString('en')} trainable parameters`);
   const context = modelContext(config);
   if (cfg.max_length > context)
     log(`warning: max_length ${cfg.max_length} exceeds the model's context of ${context} tokens: positions past ${context} are outside what it was trained on (lower --max-length to ${context})`);

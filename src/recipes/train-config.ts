@@ -5,12 +5,16 @@ import { parse as parseYaml } from 'yaml';
 import { WhetError } from '../errors.ts';
 import type { FrozenDType } from '../model/frozen-weights.ts';
 
-export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto' | 'rl';
+export type TrainMethod = 'sft' | 'reward' | 'dpo' | 'kto' | 'rl' | 'pretrain';
 
 export interface TrainConfig {
   method: TrainMethod;
   finetuning: 'lora' | 'full';
   model: string;
+  /** pretrain from random initialisation: a config.json (or a folder holding one) giving the architecture. */
+  init?: string;
+  /** With init: the folder of the tokenizer files (default: the config's folder). */
+  tokenizer?: string;
   data: string;
   holdout?: string;
   holdout_fraction: number;
@@ -88,10 +92,12 @@ export type TrainOptionSpec = (
 ) & { help: string };
 
 export const TRAIN_SPEC: Record<keyof TrainConfig, TrainOptionSpec> = {
-  method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'rl', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down, rl on prompts against a reward model or functions (lora, full: sft with that --finetuning)' },
+  method: { type: 'choice', choices: ['sft', 'reward', 'dpo', 'kto', 'rl', 'pretrain', 'lora', 'full'], help: 'sft on responses, a reward model on preference pairs, dpo on pairs, kto on thumbs up/down, rl on prompts against a reward model or functions, pretrain on plain text (every weight, every token; lora, full: sft with that --finetuning)' },
   finetuning: { type: 'choice', choices: ['lora', 'full'], help: 'LoRA adapters on a frozen base, or every weight' },
-  model: { type: 'string', required: true, help: 'base model: a GGUF file, a Hugging Face folder, or ORG/NAME fetched by whet pull' },
-  data: { type: 'string', required: true, help: 'training data: prompt/completion, messages, Alpaca, ShareGPT or text for sft; preference pairs or rankings for reward and dpo; thumbs up/down (or pairs) for kto' },
+  model: { type: 'string', help: 'base model: a GGUF file, a Hugging Face folder, or ORG/NAME fetched by whet pull (required, but for pretrain with --init)' },
+  init: { type: 'string', help: 'pretrain from random initialisation: an HF config.json (or a folder with one) giving the architecture' },
+  tokenizer: { type: 'string', help: "with --init: the folder of the tokenizer files (default: the config's folder)" },
+  data: { type: 'string', required: true, help: 'training data: prompt/completion, messages, Alpaca, ShareGPT or text for sft; plain text for pretrain (.txt: documents separated by blank lines; .jsonl: {text}); preference pairs or rankings for reward and dpo; thumbs up/down (or pairs) for kto' },
   holdout: { type: 'string', help: 'holdout data file (default: a seeded fraction of --data)' },
   holdout_fraction: { type: 'number', min: 0, max: 0.9, help: 'share of --data held out when no --holdout file is given' },
   out: { type: 'string', required: true, help: 'output folder (adapter or model, checkpoints, metrics.jsonl)' },
@@ -201,6 +207,7 @@ function coerce(key: keyof TrainConfig, raw: unknown, where: string): unknown {
 /** Merges defaults, the YAML file (if any) and flags (strings, which win), validating every value. */
 export function resolveTrainConfig(configPath: string | undefined, flags: Record<string, unknown>): TrainConfig {
   const merged: Record<string, unknown> = { ...TRAIN_DEFAULTS };
+  const given = new Set<string>();
   if (configPath !== undefined) {
     let doc: unknown;
     try {
@@ -212,9 +219,15 @@ export function resolveTrainConfig(configPath: string | undefined, flags: Record
     for (const [key, value] of Object.entries(doc)) {
       if (!(key in TRAIN_SPEC)) throw new WhetError(`${configPath}: unknown option '${key}' (options: ${TRAIN_KEYS.join(', ')})`);
       merged[key] = coerce(key as keyof TrainConfig, value, configPath);
+      given.add(key);
     }
   }
-  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = coerce(key as keyof TrainConfig, value, `--${flagOf(key)}`);
+  for (const [key, value] of Object.entries(flags))
+    if (value !== undefined) {
+      merged[key] = coerce(key as keyof TrainConfig, value, `--${flagOf(key)}`);
+      given.add(key);
+    }
+  const finetuningGiven = given.has('finetuning');
   // method: lora | full is SFT with that finetuning, as these configs read before preference methods existed.
   if (merged.method === 'lora' || merged.method === 'full') [merged.method, merged.finetuning] = ['sft', merged.method];
   const lossTypes: Partial<Record<string, readonly string[]>> = { dpo: ['sigmoid', 'robust', 'hinge', 'ipo', 'simpo'], rl: ['grpo', 'bnpo', 'dr_grpo'] };
@@ -223,6 +236,15 @@ export function resolveTrainConfig(configPath: string | undefined, flags: Record
     throw new WhetError(`'loss_type' ${merged.loss_type} does not apply to method ${merged.method}${allowed ? ` (one of ${allowed.join(', ')})` : ''}`);
   if (merged.method === 'rl' && merged.reward_model === undefined && merged.reward_fn === undefined)
     throw new WhetError("method rl needs something to maximise: 'reward_model' and/or 'reward_fn'");
+  if (merged.method === 'pretrain') {
+    if (merged.finetuning === 'lora' && finetuningGiven) throw new WhetError('method pretrain trains every weight: drop finetuning lora (pretraining is full training)');
+    merged.finetuning = 'full';
+    if ((merged.model === undefined) === (merged.init === undefined)) throw new WhetError("method pretrain needs one of 'model' (continue pretraining it) or 'init' (a config.json to initialise randomly)");
+  } else {
+    if (merged.model === undefined) throw new WhetError(`'model' is required (set it in the config file or with --model)`);
+    if (merged.init !== undefined || merged.tokenizer !== undefined) throw new WhetError(`'init' and 'tokenizer' apply to method pretrain only`);
+  }
+  if (merged.tokenizer !== undefined && merged.init === undefined) throw new WhetError("'tokenizer' goes with 'init' (a model given by 'model' brings its own)");
   for (const key of TRAIN_KEYS) {
     const spec = TRAIN_SPEC[key];
     if (spec.type === 'string' && spec.required === true && merged[key] === undefined)
