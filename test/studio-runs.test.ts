@@ -1,15 +1,17 @@
 // whet studio's runs and compare pages: a run's loss curve grows over server-sent events as its steps land (a run
 // written line by line here, and a real `whet train` started during the test), a finished run's curves equal its
-// metrics.jsonl, runs overlay; compare shows each model's answer with its score and saves picks; and no request
+// metrics.jsonl, runs overlay; compare shows each model's answer with its score and reward and saves picks; and no request
 // reads a file outside the folders given, by `..`, absolute paths or a symlink; the API key guards every route.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { STORIES_GGUF, sharedSkip } from './helpers/shared-data.ts';
+import { loadRewardModel } from '../src/eval/reward.ts';
+import { judgeAnswers } from '../src/eval/win-rate.ts';
 import { chromiumSkip, launchBrowser, screenshots, startStudio, stopStudio, watchProblems } from './helpers/studio.ts';
 
 const SHOTS = join(tmpdir(), 'whet-studio-screenshots');
@@ -98,11 +100,17 @@ test('runs: curves grow as steps land (SSE), a finished run equals its metrics.j
     await screenshots(page, SHOTS, 'overlay');
     assert.deepEqual(problems, []);
 
-    // Compare the base with the adapter just trained, scored by a scorer module the test also runs itself.
+    // Compare the base with the adapter just trained, scored by a scorer module the test also runs itself, and by a
+    // reward model (a reward adapter trained here for a few steps) whose rewards the test computes through eval.
     const scorer = join(dir, 'scorer.mjs');
     writeFileSync(scorer, 'export default (prediction) => prediction.length % 2;\n');
+    const prefs = join(dir, 'prefs.jsonl');
+    writeFileSync(prefs, Array.from({ length: 8 }, (_, i) => JSON.stringify({ prompt: `Q: what is ${i} plus ${i}? A:`, chosen: ` ${2 * i}`, rejected: ' a cat' })).join('\n') + '\n');
+    const rm = spawnSync(process.execPath, ['bin/whet.js', 'train', '--method', 'reward', '--model', STORIES_GGUF, '--data', prefs, '--out', join(dir, 'rm'), '--steps', '3', '--batch-size', '4', '--holdout-fraction', '0'], { encoding: 'utf8', env: { ...process.env, WHET_NO_PROGRESS: '1' } });
+    assert.equal(rm.status, 0, rm.stderr);
     const picks = join(dir, 'picks.jsonl');
-    const cmp = await startStudio(['--model', STORIES_GGUF, '--adapter', `live=${join(out, 'adapter')}`, '--holdout', data, '--metric', 'scorer', '--scorer', scorer, '--out', picks, '--max-tokens', '12']);
+    const cmp = await startStudio(['--model', STORIES_GGUF, '--adapter', `live=${join(out, 'adapter')}`, '--holdout', data, '--metric', 'scorer', '--scorer', scorer, '--out', picks, '--max-tokens', '12',
+      '--reward-model', STORIES_GGUF, '--reward-adapter', join(dir, 'rm', 'adapter')]);
     try {
       const cp = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       const cproblems = watchProblems(cp, cmp.url);
@@ -118,6 +126,16 @@ test('runs: curves grow as steps land (SSE), a finished run equals its metrics.j
       }
       const mean = (j: number): number => rows.reduce((s, r) => s + Number(r[j]!.score), 0) / rows.length;
       assert.equal(await cp.$eval('#scores', (e) => e.textContent), `scorer: stories260K ${mean(0).toFixed(3)} · live ${mean(1).toFixed(3)}`);
+      // Rewards: every answer of each model judged by the reward model, as whet eval --metric win-rate judges them.
+      const shown = await cp.$$eval('.compare-row', (els) => els.map((e) => [...e.querySelectorAll('.side-by-side .cand .reward')].map((c) => c.textContent)));
+      const judge = loadRewardModel(STORIES_GGUF, join(dir, 'rm', 'adapter'));
+      const prompts = rows.map((_, i) => `Q: what is ${i} plus ${i}? A:`);
+      const text = (t: string | null): string => (t === '(empty answer)' ? '' : t!);
+      const { rewards } = judgeAnswers(judge, [...prompts, ...prompts], [...rows.map((r) => text(r[0]!.text)), ...rows.map((r) => text(r[1]!.text))], { maxLength: 512, batchRows: 16 });
+      judge.model.dispose();
+      rows.forEach((_, i) => assert.deepEqual(shown[i], [`reward ${rewards[i]!.toFixed(3)}`, `reward ${rewards[rows.length + i]!.toFixed(3)}`], `row ${i}`));
+      const meanReward = (j: number): number => rewards.subarray(j * rows.length, (j + 1) * rows.length).reduce((a, v) => a + v, 0) / rows.length;
+      assert.equal(await cp.$eval('#rewards', (e) => e.textContent), `mean reward: stories260K ${meanReward(0).toFixed(3)} · live ${meanReward(1).toFixed(3)}`);
       const disagree = rows.filter((r) => r[0]!.score !== r[1]!.score).length;
       await cp.check('#disagree');
       assert.equal(await cp.$$eval('.compare-row', (els) => els.length), disagree);

@@ -1,4 +1,4 @@
-// The compare page: each model's answer per holdout prompt side by side with its task metric, a filter to the rows
+// The compare page: each model's answer per holdout prompt side by side with its task metric (and reward), a filter to the rows
 // where the models disagree, and a pick of the better answer (saved to the rankings file).
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Prompt } from './api.ts';
@@ -6,8 +6,8 @@ import { Answer, PromptView } from './text.tsx';
 
 interface Table {
   metric: string;
-  sources: { name: string; score: number }[];
-  rows: { prompt: Prompt; reference: string; answers: { source: string; text: string; score: number | null }[] }[];
+  sources: { name: string; score: number; reward?: number }[];
+  rows: { prompt: Prompt; reference: string; answers: { source: string; text: string; score: number | null; reward?: number }[] }[];
 }
 type State = { status: 'computing'; done: number; total: number } | { status: 'ready'; table: Table } | { status: 'failed'; error: string };
 
@@ -46,6 +46,7 @@ export function ComparePage({ annotator }: { annotator: string | null }) {
   return (
     <section aria-label="compare">
       <p id="scores">{t.metric}: {t.sources.map((s) => `${s.name} ${s.score.toFixed(3)}`).join(' · ')}</p>
+      {t.sources[0]?.reward !== undefined && <p id="rewards">mean reward: {t.sources.map((s) => `${s.name} ${s.reward!.toFixed(3)}`).join(' · ')}</p>}
       <label><input type="checkbox" id="disagree" checked={onlyDisagree} onChange={(e) => setOnlyDisagree((e.target as HTMLInputElement).checked)} /> only the {t.rows.filter(disagree).length} rows where the models' scores differ</label>
       {rows.map(({ r, i }) => (
         <article key={i} class="card compare-row" data-row={i}>
@@ -55,7 +56,7 @@ export function ComparePage({ annotator }: { annotator: string | null }) {
           <div class="side-by-side" style={{ gridTemplateColumns: `repeat(${r.answers.length}, minmax(0, 1fr))` }}>
             {r.answers.map((a, j) => (
               <div key={j} class={`cand${picked[i] === j ? ' picked' : ''}`}>
-                <div class="cand-head"><strong>{a.source}</strong><span class={`score${a.score === 1 ? ' good' : a.score === 0 ? ' bad' : ''}`}>{a.score === null ? 'n/a' : a.score.toFixed(3)}</span></div>
+                <div class="cand-head"><strong>{a.source}</strong><span class={`score${a.score === 1 ? ' good' : a.score === 0 ? ' bad' : ''}`}>{a.score === null ? 'n/a' : a.score.toFixed(3)}</span>{a.reward !== undefined && <span class="reward" title="reward model score">reward {a.reward.toFixed(3)}</span>}</div>
                 <Answer text={a.text} />
                 <button type="button" onClick={() => void pick(i, j)} aria-pressed={picked[i] === j}>{picked[i] === j ? 'Picked' : 'This one is better'}</button>
               </div>

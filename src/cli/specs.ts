@@ -86,6 +86,8 @@ export const studioSpec: CommandSpec = {
     metric: { type: 'choice', choices: ['exact', 'normalized', 'sql', 'scorer'], default: 'exact', help: 'task metric of each compared answer' },
     db: { type: 'string', arg: 'PATH', help: 'for --metric sql: a .sqlite file or a folder of <db_id>/<db_id>.sqlite' },
     scorer: { type: 'string', arg: 'MODULE', help: 'for --metric scorer: a module whose default export (prediction, example) returns a number' },
+    'reward-model': { type: 'string', arg: 'PATH', help: "with --holdout: also score every answer with this reward model (a folder from --method reward --finetuning full, or the base of --reward-adapter)" },
+    'reward-adapter': { type: 'string', arg: 'DIR', help: "a reward model's PEFT adapter (from --method reward) on --reward-model" },
     host: { type: 'string', arg: 'HOST', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface; then give --api-key)' },
     port: { type: 'integer', min: 0, max: 65535, default: 8080, help: 'TCP port (0: any free one)' },
     'api-key': { type: 'string', arg: 'KEY', help: 'require the key: open the page once as /?key=KEY, or send Authorization: Bearer KEY (default: $WHET_API_KEY)' },
@@ -96,6 +98,7 @@ export const studioSpec: CommandSpec = {
     'whet studio --model stories260K.gguf --adapter sft=runs/sft/adapter --prompts prompts.jsonl --out rankings.jsonl',
     'whet studio --runs runs/',
     'whet studio --model base.gguf --adapter a=runs/a/adapter --adapter b=runs/b/adapter --holdout holdout.jsonl --metric exact --out rankings.jsonl',
+    'whet studio --model base.gguf --adapter dpo=runs/dpo/adapter --holdout holdout.jsonl --reward-model base.gguf --reward-adapter runs/rm/adapter --out rankings.jsonl',
   ],
 };
 

@@ -10,6 +10,7 @@ import { defaultStopStrings, evalPrompt } from '../eval/predict.ts';
 import { promptExample, readPrompts } from '../eval/prompts.ts';
 import type { TextMetric } from '../eval/score.ts';
 import { loadModel } from '../model/load.ts';
+import { loadRewardModel } from '../eval/reward.ts';
 import { createServing } from '../serve/engine.ts';
 import { ServeError } from '../serve/types.ts';
 import { CandidatePool, type GenerationSettings, type Source } from '../studio/candidates.ts';
@@ -25,7 +26,7 @@ import { studioSpec } from './specs.ts';
 interface StudioValues {
   model?: string; adapter?: string[]; prompts?: string; out?: string; mode: 'rank' | 'thumbs'; k: number; temperature: number; 'top-p': number;
   'max-tokens': number; seed: number; stop?: string[]; annotator?: string; 'per-prompt': number; lease: number; runs?: string; holdout?: string;
-  metric: TextMetric; db?: string; scorer?: string; host: string; port: number; 'api-key'?: string; 'body-limit': number; dtype: 'f32' | FrozenDType;
+  metric: TextMetric; db?: string; scorer?: string; 'reward-model'?: string; 'reward-adapter'?: string; host: string; port: number; 'api-key'?: string; 'body-limit': number; dtype: 'f32' | FrozenDType;
 }
 
 const warn = (line: string): void => void process.stderr.write(`whet studio: ${line}\n`);
@@ -51,6 +52,8 @@ export async function studioCommand(argv: string[]): Promise<number> {
   if (v.runs !== undefined && !statSync(v.runs, { throwIfNoEntry: false })?.isDirectory()) throw new WhetError(`--runs ${v.runs}: no such folder`);
   if (v.metric === 'sql' && v.db === undefined && v.holdout !== undefined) throw new UsageError('--metric sql needs --db');
   if (v.metric === 'scorer' && v.scorer === undefined && v.holdout !== undefined) throw new UsageError('--metric scorer needs --scorer MODULE');
+  if ((v['reward-model'] !== undefined || v['reward-adapter'] !== undefined) && v.holdout === undefined) throw new UsageError('--reward-model scores the answers compared: it goes with --holdout');
+  if (v['reward-adapter'] !== undefined && v['reward-model'] === undefined) throw new UsageError('--reward-adapter needs --reward-model (its base)');
   const apiKey = v['api-key'] ?? (process.env.WHET_API_KEY || undefined);
   if (apiKey === '') throw new UsageError('--api-key: the key is empty');
   if (v.annotator !== undefined && v.annotator.trim() === '') throw new UsageError('--annotator: the name is empty');
@@ -77,10 +80,11 @@ export async function studioCommand(argv: string[]): Promise<number> {
       opts.rank = { session, settings, annotator: v.annotator, out, perPrompt: v['per-prompt'] };
     } else {
       const examples = readExamples(v.holdout!, { dedupe: false }).examples;
+      const judge = v['reward-model'] === undefined ? undefined : loadRewardModel(v['reward-model'], v['reward-adapter'], v.dtype);
       const state: CompareState = { done: 0, total: examples.length * sources.length };
       opts.compare = { state, out };
       compareModels(serving.engine, loaded.tokenizer, examples, sources, {
-        metric: v.metric, maxTokens: v['max-tokens'], stop: v.stop, score: { db: v.db, scorer: v.scorer },
+        metric: v.metric, maxTokens: v['max-tokens'], stop: v.stop, score: { db: v.db, scorer: v.scorer }, judge,
         onProgress: (done) => void (state.done = done),
       }).then((table) => void (state.table = table), (e: Error) => {
         state.error = e.message;

@@ -1,9 +1,13 @@
 // Compare: each model's greedy answer to every holdout prompt, scored with eval's task metric (exact, normalized,
-// SQL execution, a scorer module), and a person's pick of the better answer appended to the rankings file.
+// SQL execution, a scorer module) and, given a reward model, its reward; a person's pick of the better answer is
+// appended to the rankings file.
 import type { Example } from '../data/formats.ts';
 import type { Prompt } from '../data/preference.ts';
 import { defaultStopStrings, evalPrompt, referenceOf } from '../eval/predict.ts';
 import { scorePredictions, type ScoreOptions, type TextMetric } from '../eval/score.ts';
+import { judgeAnswers } from '../eval/win-rate.ts';
+import { modelContext } from '../model/context.ts';
+import type { LoadedModel } from '../model/load.ts';
 import type { ServingEngine } from '../serve/types.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { Source } from './candidates.ts';
@@ -14,6 +18,8 @@ export interface CompareAnswer {
   text: string;
   /** The task metric of this answer (1/0 for exact and SQL), null where the metric leaves the example out. */
   score: number | null;
+  /** The reward model's score of this answer to its prompt (with a reward model). */
+  reward?: number;
 }
 
 export interface CompareRow {
@@ -24,7 +30,8 @@ export interface CompareRow {
 
 export interface CompareTable {
   metric: string;
-  sources: { name: string; score: number }[];
+  /** Each model's mean task metric, and its mean reward with a reward model. */
+  sources: { name: string; score: number; reward?: number }[];
   rows: CompareRow[];
 }
 
@@ -41,7 +48,7 @@ function promptOf(e: Example): Prompt {
 
 export async function compareModels(
   engine: ServingEngine, tokenizer: Tokenizer, examples: readonly Example[], sources: readonly Source[],
-  o: { metric: TextMetric; maxTokens: number; stop?: string[]; score: ScoreOptions; onProgress: (done: number, total: number) => void },
+  o: { metric: TextMetric; maxTokens: number; stop?: string[]; score: ScoreOptions; judge?: LoadedModel; onProgress: (done: number, total: number) => void },
 ): Promise<CompareTable> {
   const ids = examples.map((e, i) => evalPrompt(e, tokenizer, i).ids);
   const stop = o.stop ?? defaultStopStrings(examples, tokenizer);
@@ -62,13 +69,19 @@ export async function compareModels(
   }
   const scores: Awaited<ReturnType<typeof scorePredictions>>[] = [];
   for (const texts of answers) scores.push(await scorePredictions(o.metric, texts, examples, o.score));
+  const prompts = examples.map(promptOf);
+  // Every answer judged in one pass (the same prompt and answer from two models scores the same).
+  const rewards = o.judge === undefined ? undefined
+    : judgeAnswers(o.judge, sources.flatMap(() => prompts), answers.flat(), { maxLength: modelContext(o.judge.config), batchRows: 16 }).rewards;
+  const reward = (j: number, i: number): number | undefined => rewards?.[j * examples.length + i];
+  const meanReward = (j: number): number | undefined => (rewards === undefined ? undefined : examples.reduce((a, _, i) => a + reward(j, i)!, 0) / examples.length);
   return {
     metric: o.metric,
-    sources: sources.map((s, j) => ({ name: s.name, score: scores[j]!.score })),
+    sources: sources.map((s, j) => ({ name: s.name, score: scores[j]!.score, reward: meanReward(j) })),
     rows: examples.map((e, i) => ({
-      prompt: promptOf(e),
+      prompt: prompts[i]!,
       reference: referenceOf(e, i),
-      answers: sources.map((s, j) => ({ source: s.name, text: answers[j]![i]!, score: scores[j]!.perExample[i] ?? null })),
+      answers: sources.map((s, j) => ({ source: s.name, text: answers[j]![i]!, score: scores[j]!.perExample[i] ?? null, reward: reward(j, i) })),
     })),
   };
 }
