@@ -111,7 +111,8 @@ export function generateDemoData(dir: string, o: DemoDataOptions): DemoData {
   const files = { train: join(dir, 'train.jsonl'), holdout: join(dir, 'holdout.jsonl'), pairs: join(dir, 'pairs.jsonl') };
   writeJsonl(files.train, train.map((r) => chat(r.request, r.sql)));
   writeJsonl(files.holdout, holdout.map((r) => chat(r.request, r.houseSql)));
-  writeJsonl(files.pairs, pairs.map((p) => ({ prompt: [{ role: 'user', content: p.request }], chosen: p.chosen, rejected: p.rejected })));
+  const turn = (content: string): object[] => [{ role: 'assistant', content }];
+  writeJsonl(files.pairs, pairs.map((p) => ({ prompt: [{ role: 'user', content: p.request }], chosen: turn(p.chosen), rejected: turn(p.rejected) })));
   const templates = (rs: DemoRequest[]): string[] => [...new Set(rs.map((r) => r.template))].sort();
   return { db, train, holdout, pairs, trainTemplates: templates(train), holdoutTemplates: templates(holdout), files };
 }

@@ -91,12 +91,14 @@ export function renderSql(q: Query, style: SqlStyle): string {
   return parts.join(' ');
 }
 
-export type HouseRule = 'keywords' | 'aliases' | 'qualified-columns' | 'explicit-columns' | 'aggregate-names' | 'dates';
+export type HouseRule = 'one-select' | 'keywords' | 'aliases' | 'qualified-columns' | 'explicit-columns' | 'aggregate-names' | 'dates';
 
 /** The house rules a query breaks (none: it is in house style). String literals are not looked into. */
 export function houseStyleViolations(sql: string): HouseRule[] {
   const code = sql.replace(/'(?:[^']|'')*'/g, "''");
   const broken = new Set<HouseRule>();
+  // One SELECT statement: an empty answer, prose, or a second statement is not house SQL.
+  if (!/^\s*SELECT\b/i.test(code) || /;\s*\S/.test(code)) broken.add('one-select');
   const words = code.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
   if (words.some((w) => KEYWORDS.includes(w.toUpperCase()) && w !== w.toUpperCase())) broken.add('keywords');
   // Each table right after FROM or JOIN, followed by its own alias (and no AS).
