@@ -2,21 +2,12 @@
 // answers of the three models side by side, the served answers, and the SFT and DPO curves.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ForgettingResult } from '../eval/forgetting.ts';
 import { METRICS_FILE, readMetrics, writeReport, type ReportTable } from '../eval/report.ts';
-import type { DemoSettings } from '../recipes/demo.ts';
-import type { DemoData } from './dataset.ts';
+import type { DemoResult, DemoSettings } from '../recipes/demo.ts';
 import type { HoldoutScore } from './evaluate.ts';
-import type { ServeCheck } from './serve-check.ts';
 
-export interface DemoReportParts {
-  data: DemoData;
-  base: HoldoutScore;
-  sft: HoldoutScore;
-  dpo: HoldoutScore;
-  forgetting: ForgettingResult;
-  serve: ServeCheck;
-  /** The SFT and DPO run folders (their metrics.jsonl). */
+/** The demo's results, its run folders (their metrics.jsonl) and settings. */
+export interface DemoReportParts extends Omit<DemoResult, 'report'> {
   sftRun: string;
   dpoRun: string;
   settings: DemoSettings;

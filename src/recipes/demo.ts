@@ -27,7 +27,8 @@ export interface DemoSettings {
   pairCount: number;
   houseShare: number;
   sft: { steps: number; lr: number; batchSize: number; rank: number; evalEvery: number };
-  dpo: { steps: number; lr: number; batchSize: number; beta: number };
+  /** rpoAlpha: weight of the chosen answers' NLL beside the DPO loss, so that accuracy holds while the style moves. */
+  dpo: { steps: number; lr: number; batchSize: number; beta: number; rpoAlpha: number };
   maxTokens: number;
   batchSize: number;
 }
@@ -35,14 +36,14 @@ export interface DemoSettings {
 export const FULL_SETTINGS: DemoSettings = {
   trainSize: 1500, holdoutSize: 300, pairCount: 400, houseShare: 0.35,
   sft: { steps: 300, lr: 2e-3, batchSize: 16, rank: 16, evalEvery: 50 },
-  dpo: { steps: 60, lr: 1e-3, batchSize: 8, beta: 0.2 },
+  dpo: { steps: 60, lr: 1e-3, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
   maxTokens: 96, batchSize: 16,
 };
 
 export const QUICK_SETTINGS: DemoSettings = {
   ...FULL_SETTINGS, holdoutSize: 32,
   sft: { steps: 40, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
-  dpo: { steps: 12, lr: 2e-3, batchSize: 8, beta: 0.2 },
+  dpo: { steps: 12, lr: 2e-3, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
 };
 
 export interface DemoOptions {
@@ -139,7 +140,7 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
   const dpoOut = join(o.out, 'dpo');
   const dpoCfg = resolveTrainConfig(undefined, {
     method: 'dpo', model: o.model, adapter: sftRun.output, data: data.files.pairs, out: dpoOut, steps: String(s.dpo.steps), lr: String(s.dpo.lr),
-    batch_size: String(s.dpo.batchSize), beta: String(s.dpo.beta), warmup_steps: '0', eval_every: '0', save_every: '0', max_length: '128', holdout_fraction: '0.05', seed: String(o.seed),
+    batch_size: String(s.dpo.batchSize), beta: String(s.dpo.beta), rpo_alpha: String(s.dpo.rpoAlpha), warmup_steps: '0', eval_every: '0', save_every: '0', max_length: '128', holdout_fraction: '0.05', seed: String(o.seed),
   });
   const dpoBar = bar('DPO', s.dpo.steps, 'step');
   const dpoRun = await runDpo(dpoCfg, { onStep: trainingBar(dpoBar, []), log });
