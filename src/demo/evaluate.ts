@@ -3,7 +3,7 @@
 import type { Example } from '../data/formats.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { defaultStopStrings, evalPrompt, predict } from '../eval/predict.ts';
-import { scorePredictions } from '../eval/score.ts';
+import { executionAccuracy } from '../eval/sql.ts';
 import type { DemoRequest } from './dataset.ts';
 import { isHouseStyle } from './sql-style.ts';
 
@@ -12,7 +12,7 @@ export interface HoldoutScore {
   accuracy: number;
   correct: number;
   n: number;
-  /** Share of answers that follow every house rule, 0..1. */
+  /** Share of answers that run on the database and follow every house rule, 0..1. */
   houseStyle: number;
   /** Share of answers that are correct and in house style. */
   correctHouseStyle: number;
@@ -40,17 +40,19 @@ export async function scoreHoldout(loaded: LoadedModel, requests: readonly DemoR
     stopStrings: defaultStopStrings(examples, loaded.tokenizer),
     onProgress: (d) => opts.ticker?.update(d),
   }).map((p) => p.trim());
-  const r = await scorePredictions('sql', predictions, examples, { db, sqlTimeoutMs: 5000, onProgress: (d) => opts.ticker?.update(examples.length + d) });
+  const items = requests.map((r, i) => ({ prediction: predictions[i]!, gold: r.houseSql, db }));
+  const r = await executionAccuracy(items, { timeoutMs: 5000, onProgress: (d) => opts.ticker?.update(examples.length + d) });
   opts.ticker?.done();
-  const house = predictions.map(isHouseStyle);
+  // House style counts queries that run: text that only looks like house SQL is not a query in any style.
+  const house = r.perExample.map((x, i) => (x.outcome === 'correct' || x.outcome === 'wrong') && isHouseStyle(predictions[i]!));
   const share = (xs: boolean[]): number => (xs.length === 0 ? 0 : xs.filter(Boolean).length / xs.length);
   return {
     accuracy: r.score,
-    correct: r.details?.correct as number,
+    correct: r.correct,
     n: r.n,
     houseStyle: share(house),
-    correctHouseStyle: share(house.map((h, i) => h && r.perExample[i] === 1)),
+    correctHouseStyle: share(house.map((h, i) => h && r.perExample[i]!.outcome === 'correct')),
     predictions,
-    perExample: r.perExample,
+    perExample: r.perExample.map((x) => (x.outcome === 'dataset-error' ? null : Number(x.outcome === 'correct'))),
   };
 }
