@@ -31,7 +31,8 @@ export interface Query {
 
 /** How one engineer writes SQL. */
 export interface SqlStyle {
-  upperKeywords: boolean;
+  /** Keywords in lower case (the house's: the words its people read as English) or upper case. */
+  keywords: 'lower' | 'upper';
   /** Tables under their fixed alias, every column qualified by it (else bare, or table-qualified in joins). */
   aliases: boolean;
   /** Aggregates named with AS. */
@@ -40,13 +41,13 @@ export interface SqlStyle {
   dates: 'literal' | 'strftime';
 }
 
-export const HOUSE_STYLE: SqlStyle = { upperKeywords: true, aliases: true, aggregateNames: true, dates: 'literal' };
+export const HOUSE_STYLE: SqlStyle = { keywords: 'lower', aliases: true, aggregateNames: true, dates: 'literal' };
 
 /** The generic styles of the other engineers whose correct SQL fills the training data beside the house's. */
 export const GENERIC_STYLES: readonly SqlStyle[] = [
-  { upperKeywords: false, aliases: false, aggregateNames: false, dates: 'strftime' },
-  { upperKeywords: true, aliases: false, aggregateNames: false, dates: 'strftime' },
-  { upperKeywords: false, aliases: true, aggregateNames: true, dates: 'strftime' },
+  { keywords: 'lower', aliases: false, aggregateNames: false, dates: 'strftime' },
+  { keywords: 'lower', aliases: false, aggregateNames: true, dates: 'literal' },
+  { keywords: 'upper', aliases: true, aggregateNames: true, dates: 'strftime' },
 ];
 
 const KEYWORDS = ['SELECT', 'DISTINCT', 'FROM', 'JOIN', 'ON', 'WHERE', 'AND', 'BETWEEN', 'GROUP', 'ORDER', 'BY', 'ASC', 'DESC', 'LIMIT', 'AS', 'COUNT', 'SUM', 'AVG'];
@@ -57,7 +58,7 @@ function literal(v: string | number): string {
 
 /** The query in the given style; every style gives the same result rows. */
 export function renderSql(q: Query, style: SqlStyle): string {
-  const kw = (k: string): string => (style.upperKeywords ? k : k.toLowerCase());
+  const kw = (k: string): string => (style.keywords === 'upper' ? k : k.toLowerCase());
   const joined = (q.joins?.length ?? 0) > 0;
   const col = ([t, c]: Col): string => (style.aliases ? `${ALIAS[t]}.${c}` : joined ? `${t}.${c}` : c);
   const table = (t: Table): string => (style.aliases ? `${t} ${ALIAS[t]}` : t);
@@ -100,9 +101,9 @@ export function houseStyleViolations(sql: string): HouseRule[] {
   // One SELECT statement: an empty answer, prose, or a second statement is not house SQL.
   if (!/^\s*SELECT\b/i.test(code) || /;\s*\S/.test(code)) broken.add('one-select');
   const words = code.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-  if (words.some((w) => KEYWORDS.includes(w.toUpperCase()) && w !== w.toUpperCase())) broken.add('keywords');
+  if (words.some((w) => KEYWORDS.includes(w.toUpperCase()) && w !== w.toLowerCase())) broken.add('keywords');
   // Each table right after FROM or JOIN, followed by its own alias (and no AS).
-  for (const m of code.matchAll(/\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)(?:\s+([A-Za-z_]\w*))?/gi)) {
+  for (const m of code.matchAll(/\b(?:from|join)\s+([A-Za-z_]\w*)(?:\s+([A-Za-z_]\w*))?/gi)) {
     const alias = ALIAS[m[1]!.toLowerCase() as Table];
     if (alias === undefined || m[2] !== alias) broken.add('aliases');
   }
