@@ -33,7 +33,9 @@ test('whet demo --quick: accuracy rises after SFT, house style rises after DPO, 
     const [base, sft, dpo] = [step('base'), step('after-sft'), step('after-dpo')];
     assert.ok((sft.accuracy as number) > (base.accuracy as number), `accuracy ${base.accuracy} → ${sft.accuracy} after SFT`);
     assert.ok((dpo.house_style as number) > (sft.house_style as number), `house style ${sft.house_style} → ${dpo.house_style} after DPO`);
-    assert.ok((step('sft').last_loss as number) < (step('sft').first_loss as number));
+    const sftLine = step('sft');
+    assert.ok((sftLine.last_loss as number) < (sftLine.first_loss as number), `training loss ${sftLine.first_loss} → ${sftLine.last_loss}`);
+    assert.ok((sftLine.holdout_loss_after as number) < (sftLine.holdout_loss_before as number), `holdout loss ${sftLine.holdout_loss_before} → ${sftLine.holdout_loss_after}`);
     const f = step('forgetting');
     assert.ok(Number.isFinite(f.nll_before) && Number.isFinite(f.nll_after) && (f.tokens as number) > 100);
     assert.equal(f.verdict, (f.increase as number) <= (f.threshold as number) ? 'ok' : 'forgot');

@@ -55,8 +55,7 @@ export function holdoutPhrasings(seed: number): Map<string, number> {
 function randomSlots(rng: Rng, v: ShopValues): Slots {
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
   return {
-    city: pick(v.cities), category: pick(v.categories), status: pick(v.statuses), year: pick(v.years),
-    product: pick(v.products), customer: pick(v.customers), n: 2 + rng.int(4), price: pick([10, 15, 20, 25, 30, 40, 50]),
+    city: pick(v.cities), category: pick(v.categories), status: pick(v.statuses), year: pick(v.years), n: 2 + rng.int(4),
   };
 }
 

@@ -7,10 +7,7 @@ export interface Slots {
   category: string;
   status: string;
   year: number;
-  product: string;
-  customer: string;
   n: number;
-  price: number;
 }
 
 export interface Skeleton {
@@ -26,7 +23,6 @@ const C = {
 } as const satisfies Record<string, Col>;
 const P = { id: ['products', 'id'], name: ['products', 'name'], category: ['products', 'category'], price: ['products', 'price'] } as const satisfies Record<string, Col>;
 const O = { id: ['orders', 'id'], customer: ['orders', 'customer_id'], date: ['orders', 'order_date'], status: ['orders', 'status'] } as const satisfies Record<string, Col>;
-const OI = { order: ['order_items', 'order_id'], product: ['order_items', 'product_id'], quantity: ['order_items', 'quantity'] } as const satisfies Record<string, Col>;
 
 const ordersOfCustomer = [{ table: 'customers' as const, on: [C.id, O.customer] as const }];
 
@@ -41,11 +37,6 @@ export const SKELETONS: readonly Skeleton[] = [
     id: 'products-in-category', family: 'filter',
     query: (s) => ({ select: [{ col: P.name }, { col: P.price }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
     phrasings: ['Show the {category} products and their prices.', 'List name and price of every product in {category}.', 'What do we sell in the {category} category, with prices?', 'Give me the price list for {category}.'],
-  },
-  {
-    id: 'products-under-price', family: 'filter',
-    query: (s) => ({ select: [{ col: P.name }, { col: P.price }], from: 'products', where: [{ col: P.price, op: '<', value: s.price }] }),
-    phrasings: ['Which products cost less than {price} dollars?', 'List products priced under {price}, with their prices.', 'Show me everything cheaper than {price} dollars.', 'Products below {price} in price?'],
   },
   {
     id: 'orders-with-status', family: 'filter',
@@ -70,11 +61,6 @@ export const SKELETONS: readonly Skeleton[] = [
   },
   // ---- sum ----
   {
-    id: 'quantity-of-product', family: 'sum',
-    query: (s) => ({ select: [{ agg: 'SUM', col: OI.quantity, as: 'total_quantity' }], from: 'order_items', joins: [{ table: 'products', on: [P.id, OI.product] }], where: [{ col: P.name, op: '=', value: s.product }] }),
-    phrasings: ['How many units of {product} have we sold in total?', 'Total quantity sold of {product}?', 'Sum up the quantity ordered for {product}.', 'What is the total number of {product} units ordered?'],
-  },
-  {
     id: 'average-price-category', family: 'sum',
     query: (s) => ({ select: [{ agg: 'AVG', col: P.price, as: 'avg_price' }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
     phrasings: ['What is the average price of {category} products?', 'Average price in the {category} category?', 'Compute the mean price of the {category} products.', 'How much does a {category} product cost on average?'],
@@ -85,16 +71,6 @@ export const SKELETONS: readonly Skeleton[] = [
     phrasings: ['What do all {category} products cost together?', 'Sum of the prices of the {category} products?', 'Add up the prices of every product in {category}.', 'Total price of the {category} catalogue?'],
   },
   // ---- join ----
-  {
-    id: 'orders-of-customer', family: 'join',
-    query: (s) => ({ select: [{ col: O.id }, { col: O.date }], from: 'orders', joins: ordersOfCustomer, where: [{ col: C.name, op: '=', value: s.customer }] }),
-    phrasings: ['List the orders placed by {customer}, with dates.', 'Which orders did {customer} make? Show id and date.', 'Show id and date of every order from {customer}.', 'What has {customer} ordered, by order id and date?'],
-  },
-  {
-    id: 'count-orders-customer', family: 'join',
-    query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', joins: ordersOfCustomer, where: [{ col: C.name, op: '=', value: s.customer }] }),
-    phrasings: ['How many orders has {customer} placed?', 'Count the orders of {customer}.', 'What is the number of orders made by {customer}?', 'Number of orders from {customer}?'],
-  },
   {
     id: 'orders-from-city', family: 'join',
     query: (s) => ({ select: [{ col: O.id }, { col: O.date }], from: 'orders', joins: ordersOfCustomer, where: [{ col: C.city, op: '=', value: s.city }] }),
@@ -107,19 +83,9 @@ export const SKELETONS: readonly Skeleton[] = [
     phrasings: ['How many customers are there in each city?', 'Count customers per city.', 'Give the number of customers for every city.', 'Customer count by city?'],
   },
   {
-    id: 'products-per-category', family: 'group',
-    query: () => ({ select: [{ col: P.category }, { agg: 'COUNT', as: 'n_products' }], from: 'products', groupBy: P.category }),
-    phrasings: ['How many products are there in each category?', 'Count products per category.', 'Give the number of products for every category.', 'Product count by category?'],
-  },
-  {
     id: 'orders-per-status', family: 'group',
     query: () => ({ select: [{ col: O.status }, { agg: 'COUNT', as: 'n_orders' }], from: 'orders', groupBy: O.status }),
     phrasings: ['How many orders are there in each status?', 'Count orders per status.', 'Give the number of orders for every status.', 'Order count by status?'],
-  },
-  {
-    id: 'average-price-per-category', family: 'group',
-    query: () => ({ select: [{ col: P.category }, { agg: 'AVG', col: P.price, as: 'avg_price' }], from: 'products', groupBy: P.category }),
-    phrasings: ['What is the average price in each category?', 'Average product price per category.', 'Give the mean price for every category.', 'Average price by category?'],
   },
   // ---- order / limit ----
   {
@@ -133,21 +99,11 @@ export const SKELETONS: readonly Skeleton[] = [
     phrasings: ['What are the {n} cheapest {category} products?', 'List the {n} lowest-priced products in {category}.', 'Show the {n} least expensive items of the {category} category.', 'Which {n} {category} products cost the least?'],
   },
   {
-    id: 'newest-customers', family: 'order',
-    query: (s) => ({ select: [{ col: C.name }, { col: C.joined }], from: 'customers', orderBy: { by: C.joined, dir: 'DESC' }, limit: s.n }),
-    phrasings: ['Who are the {n} newest customers?', 'List the {n} customers who joined most recently.', 'Show the last {n} customers to sign up, with join dates.', 'Which {n} customers joined latest?'],
-  },
-  {
     id: 'top-cities', family: 'order',
     query: (s) => ({ select: [{ col: C.city }, { agg: 'COUNT', as: 'n_orders' }], from: 'orders', joins: ordersOfCustomer, groupBy: C.city, orderBy: { by: 'n_orders', dir: 'DESC' }, limit: s.n }),
     phrasings: ['Which {n} cities place the most orders?', 'List the top {n} cities by number of orders.', 'Show the {n} cities with the most orders, with counts.', 'What are the {n} busiest cities by order count?'],
   },
   // ---- date range ----
-  {
-    id: 'orders-in-year', family: 'date',
-    query: (s) => ({ select: [{ col: O.id }, { col: O.date }], from: 'orders', where: [{ col: O.date, fromYear: s.year, toYear: s.year }] }),
-    phrasings: ['List the orders placed in {year}, with dates.', 'Which orders were made during {year}? Show id and date.', 'Show id and date of every order from {year}.', 'All orders of the year {year}, with their dates?'],
-  },
   {
     id: 'count-orders-year', family: 'date',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', where: [{ col: O.date, fromYear: s.year, toYear: s.year }] }),
@@ -157,11 +113,6 @@ export const SKELETONS: readonly Skeleton[] = [
     id: 'customers-joined-year', family: 'date',
     query: (s) => ({ select: [{ col: C.name }], from: 'customers', where: [{ col: C.joined, fromYear: s.year, toYear: s.year }] }),
     phrasings: ['Which customers joined in {year}?', 'List the customers who signed up during {year}.', 'Show every customer that joined in the year {year}.', 'Names of customers registered in {year}?'],
-  },
-  {
-    id: 'orders-since-year', family: 'date',
-    query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', where: [{ col: O.date, fromYear: s.year }] }),
-    phrasings: ['How many orders have been placed since {year}?', 'Count the orders from {year} onwards.', 'What is the number of orders made since the start of {year}?', 'Number of orders from {year} on?'],
   },
   {
     id: 'status-orders-in-year', family: 'date',
