@@ -36,14 +36,14 @@ export interface DemoSettings {
 export const FULL_SETTINGS: DemoSettings = {
   trainSize: 1500, holdoutSize: 300, pairCount: 400, houseShare: 0.35,
   sft: { steps: 800, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 100 },
-  dpo: { steps: 80, lr: 1e-3, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
+  dpo: { steps: 40, lr: 1e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
   maxTokens: 96, batchSize: 16,
 };
 
 export const QUICK_SETTINGS: DemoSettings = {
   ...FULL_SETTINGS, holdoutSize: 32,
   sft: { steps: 120, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
-  dpo: { steps: 20, lr: 2e-3, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
+  dpo: { steps: 20, lr: 5e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
 };
 
 export interface DemoOptions {
