@@ -19,7 +19,9 @@ const SAMPLES = 12;
 
 export function writeDemoReport(outDir: string, p: DemoReportParts): { html: string; markdown: string } {
   const n = p.data.holdout.length;
-  const mark = (s: HoldoutScore, i: number): string => `${s.perExample[i] === 1 ? '✓' : '✗'} ${s.predictions[i] === '' ? '(empty)' : s.predictions[i]}`;
+  // A base model that rambles on would fill the page: answers are cut at twice the length of a long query.
+  const cut = (t: string): string => (t === '' ? '(empty)' : t.length > 200 ? `${t.slice(0, 200)}…` : t);
+  const mark = (s: HoldoutScore, i: number): string => `${s.perExample[i] === 1 ? '✓' : '✗'} ${cut(s.predictions[i]!)}`;
   const samples: ReportTable = {
     title: 'Sample holdout answers (✓: same result as the gold query on the shop database)',
     headers: ['request (phrasing never seen in training)', 'gold (house style)', 'base model', 'after SFT', 'after DPO'],
