@@ -35,7 +35,7 @@ export interface DemoSettings {
 
 export const FULL_SETTINGS: DemoSettings = {
   trainSize: 1500, holdoutSize: 300, pairCount: 400, houseShare: 0.35,
-  sft: { steps: 800, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 100 },
+  sft: { steps: 2400, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 300 },
   dpo: { steps: 40, lr: 1e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
   maxTokens: 96, batchSize: 16,
 };
