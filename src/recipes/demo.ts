@@ -42,7 +42,7 @@ export const FULL_SETTINGS: DemoSettings = {
 
 export const QUICK_SETTINGS: DemoSettings = {
   ...FULL_SETTINGS, holdoutSize: 32,
-  sft: { steps: 120, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
+  sft: { steps: 300, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
   dpo: { steps: 20, lr: 5e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
 };
 
