@@ -22,6 +22,7 @@ const verbs: Record<string, () => Promise<Verb>> = {
   data: async () => (await import('./data.ts')).dataCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
   completion: async () => (await import('./completion.ts')).completionCommand,
+  demo: async () => (await import('./demo.ts')).demoCommand,
 };
 
 function usage(): string {

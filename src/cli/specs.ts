@@ -327,6 +327,20 @@ export const benchSpec: CommandSpec = {
   examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench train --base-dtype q8_0', 'whet bench decode --json', 'whet bench decode --model smollm2-135m-q8_0.gguf', 'whet bench decode --model models/smollm2-135m-shape-bf16.gguf --anchor /tmp/anchor'],
 };
 
+export const demoSpec: CommandSpec = {
+  name: 'demo',
+  summary: 'The whole story on this machine, with numbers: a house-dialect SQL task, the base model scored, LoRA SFT, the holdout again, the forgetting check, DPO on style pairs, serving both adapters, an HTML report.',
+  options: {
+    model: { ...model, help: 'the base model (default: the embedded models/tiny-base of this package)' },
+    out: { type: 'string', arg: 'DIR', help: 'keep everything here (data, shop database, adapters, metrics, report); default: a temporary folder of which only the report is kept' },
+    quick: { type: 'boolean', help: 'a smoke run of about a minute: few training steps, few holdout requests' },
+    seed: { type: 'integer', default: 0, help: 'seed of the generated database, requests, split and training' },
+    'forgetting-text': { type: 'string', arg: 'FILE', help: 'general English text for the forgetting check (default: a bundled text)' },
+    json: { type: 'boolean', help: 'one JSON object per step on stdout' },
+  },
+  examples: ['whet demo', 'whet demo --quick', 'whet demo --model /path/to/hf-folder --out runs/demo'],
+};
+
 export const completionSpec: CommandSpec = {
   name: 'completion',
   summary: 'Print a shell completion script for whet (add it to your shell start-up).',
@@ -336,4 +350,4 @@ export const completionSpec: CommandSpec = {
 };
 
 /** Every verb, in the order `whet --help` lists them. */
-export const COMMANDS: CommandSpec[] = [generateSpec, serveSpec, studioSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, pullSpec, dataSpec, benchSpec, completionSpec];
+export const COMMANDS: CommandSpec[] = [demoSpec, generateSpec, serveSpec, studioSpec, perplexitySpec, trainSpec, evalSpec, scoreSpec, mergeSpec, exportLoraSpec, convertSpec, pullSpec, dataSpec, benchSpec, completionSpec];

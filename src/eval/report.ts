@@ -1,6 +1,7 @@
 // Run report: training curves from a run folder's metrics.jsonl and the before/after evaluation table, written
 // as report.md (+ report-loss.svg, which it shows) and a self-contained report.html (inline CSS and SVG, no scripts);
-// a DPO, KTO or reward-model run also gets its reward margins and accuracies (report-rewards.svg).
+// a DPO, KTO or reward-model run also gets its reward margins and accuracies (report-rewards.svg). A summary may add
+// text tables (sample answers side by side) and further training runs (a preference step after SFT).
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
@@ -32,10 +33,24 @@ export interface SummaryRow {
   better?: 'higher' | 'lower';
 }
 
+/** A table of text cells (sample answers side by side, served answers) shown after the evaluation. */
+export interface ReportTable {
+  title: string;
+  headers: string[];
+  rows: string[][];
+  /** Columns shown as code (SQL, model output). */
+  codeColumns?: number[];
+}
+
 export interface EvalSummary {
   title?: string;
+  /** Paragraphs under the title: what was run. */
+  intro?: string[];
   rows: SummaryRow[];
   forgetting?: ForgettingResult;
+  tables?: ReportTable[];
+  /** Further training runs (a preference step after SFT), each with its curves and figures after the main run's. */
+  runs?: { title: string; metrics: MetricsRecord[] }[];
 }
 
 export const METRICS_FILE = 'metrics.jsonl';
@@ -206,17 +221,24 @@ function statsLines(s: RunStats): [string, string][] {
 
 export function renderMarkdown(metrics: readonly MetricsRecord[], summary: EvalSummary, chartFile?: string, rewardChartFile?: string): string {
   const md: string[] = [`# ${summary.title ?? 'Fine-tuning report'}`, ''];
+  for (const p of summary.intro ?? []) md.push(p, '');
   if (summary.rows.length > 0) {
     md.push('## Evaluation', '', '| metric | before | after | delta |', '|---|---:|---:|---:|');
     for (const row of summary.rows) md.push(`| ${row.metric.replace(/\|/g, '\\|')} | ${fmt(row.before)} | ${fmt(row.after)} | ${signed(deltaOf(row))} |`);
     md.push('');
   }
   if (summary.forgetting !== undefined) md.push('## Forgetting check', '', forgettingLine(summary.forgetting), '');
-  if (metrics.length === 0) return md.join('\n');
-  md.push('## Training', '');
-  if (chartFile !== undefined) md.push(`![training and holdout loss](${chartFile})`, '');
-  if (rewardChartFile !== undefined) md.push(`![reward margins and accuracies](${rewardChartFile})`, '');
-  md.push('| | |', '|---|---:|', ...[...statsLines(runStats(metrics)), ...rewardStatsLines(metrics)].map(([k, v]) => `| ${k} | ${v} |`), '');
+  const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  for (const t of summary.tables ?? [])
+    md.push(`## ${t.title}`, '', `| ${t.headers.map(cell).join(' | ')} |`, `|${t.headers.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`), '');
+  const stats = (m: readonly MetricsRecord[]): string[] => ['| | |', '|---|---:|', ...[...statsLines(runStats(m)), ...rewardStatsLines(m)].map(([k, v]) => `| ${k} | ${v} |`), ''];
+  if (metrics.length > 0) {
+    md.push('## Training', '');
+    if (chartFile !== undefined) md.push(`![training and holdout loss](${chartFile})`, '');
+    if (rewardChartFile !== undefined) md.push(`![reward margins and accuracies](${rewardChartFile})`, '');
+    md.push(...stats(metrics));
+  }
+  for (const run of summary.runs ?? []) if (run.metrics.length > 0) md.push(`## ${run.title}`, '', ...stats(run.metrics));
   return md.join('\n');
 }
 
@@ -227,6 +249,7 @@ table { border-collapse: collapse; margin: 8px 0; } th, td { padding: 4px 12px; 
 th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .good { color: #137333; } .bad { color: #b3261e; } .verdict-ok { color: #137333; font-weight: 600; } .verdict-forgot { color: #b3261e; font-weight: 600; }
 svg.chart { max-width: 100%; height: auto; }
+table.text td { vertical-align: top; } code { font: 12px/1.35 ui-monospace, Menlo, Consolas, monospace; white-space: pre-wrap; word-break: break-word; }
 `;
 
 export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSummary): string {
@@ -235,6 +258,7 @@ export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSumma
     '<!doctype html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', '<meta name="viewport" content="width=device-width, initial-scale=1">',
     // An empty icon, or the browser asks the network for /favicon.ico.
     '<link rel="icon" href="data:,">', `<title>${title}</title>`, `<style>${CSS}</style>`, '</head>', '<body>', `<h1>${title}</h1>`,
+    ...(summary.intro ?? []).map((p) => `<p>${esc(p)}</p>`),
   ];
   if (summary.rows.length > 0) {
     h.push('<h2>Evaluation</h2>', '<table id="eval"><thead><tr><th>metric</th><th>before</th><th>after</th><th>delta</th></tr></thead><tbody>');
@@ -254,12 +278,22 @@ export function renderHtml(metrics: readonly MetricsRecord[], summary: EvalSumma
       `<tr><td>threshold</td><td class="num">${percent(f.threshold)}</td></tr>`,
       `<tr><td>verdict</td><td class="num verdict-${f.verdict}">${f.verdict}</td></tr>`, '</tbody></table>');
   }
-  if (metrics.length > 0) {
-    const rewards = rewardChart(metrics);
-    h.push('<h2>Training</h2>', lossChart(metrics), ...(rewards === undefined ? [] : [rewards]), '<table id="training"><tbody>');
-    for (const [k, v] of [...statsLines(runStats(metrics)), ...rewardStatsLines(metrics)]) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
+  for (const t of summary.tables ?? []) {
+    const code = new Set(t.codeColumns ?? []);
+    h.push(`<h2>${esc(t.title)}</h2>`, `<table class="text"><thead><tr>${t.headers.map((x) => `<th>${esc(x)}</th>`).join('')}</tr></thead><tbody>`);
+    for (const r of t.rows) h.push(`<tr>${r.map((x, i) => `<td>${code.has(i) ? `<code>${esc(x)}</code>` : esc(x)}</td>`).join('')}</tr>`);
     h.push('</tbody></table>');
   }
+  const training = (title: string, id: string, m: readonly MetricsRecord[]): void => {
+    const rewards = rewardChart(m);
+    h.push(`<h2>${esc(title)}</h2>`, lossChart(m), ...(rewards === undefined ? [] : [rewards]), `<table id="${id}"><tbody>`);
+    for (const [k, v] of [...statsLines(runStats(m)), ...rewardStatsLines(m)]) h.push(`<tr><td>${k}</td><td class="num">${v}</td></tr>`);
+    h.push('</tbody></table>');
+  };
+  if (metrics.length > 0) training('Training', 'training', metrics);
+  (summary.runs ?? []).forEach((run, i) => {
+    if (run.metrics.length > 0) training(run.title, `training-${i + 2}`, run.metrics);
+  });
   h.push('</body>', '</html>', '');
   return h.join('\n');
 }

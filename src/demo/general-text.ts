@@ -1,0 +1,18 @@
+// General English prose for the demo's forgetting check when no held-out text is given: written for this project,
+// about nothing the SQL task teaches, so a rise in its perplexity means the fine-tune cost general ability.
+export const GENERAL_TEXT = `The village sat at the edge of a wide valley, where the river turned slowly before it reached the sea. In the mornings a thin mist lay over the fields, and the farmers walked out with their dogs to look at the sheep. Most of the houses were built of grey stone, with small windows and doors painted blue or green, and in summer the gardens were full of beans, roses and tall yellow flowers.
+
+Every Saturday there was a market in the square. People came from the farms on the hills with eggs, cheese and honey, and a baker from the next town sold bread that was still warm. Children ran between the stalls while their parents talked about the weather, the price of wool and the new road that the council had promised for many years.
+
+The old teacher, Mrs Hall, had lived in the village all her life. She remembered the winter when the river froze and the summer when the bridge was washed away. In her small kitchen she kept a box of letters from former pupils who now lived in cities far away. Some of them wrote about their work in hospitals and offices; others sent pictures of their own children and asked whether the chestnut tree behind the school was still standing.
+
+One autumn a young man arrived with a bicycle and a heavy bag of books. He said he was writing about the history of the valley and asked if anyone could tell him about the mill that had once stood by the river. The farmers laughed at first, but soon they were bringing him old maps, photographs and stories their grandparents had told them. By the spring he had filled three notebooks, and the whole village was talking about the past as if it had happened only yesterday.
+
+Scientists have long studied how birds find their way across oceans and mountains. Some species seem to read the position of the sun, while others follow the stars at night or sense the weak magnetic field of the earth. Young birds often travel without their parents, yet they still reach the same warm places every year. Researchers attach tiny tags to their legs and follow their journeys on computers, learning where they rest, what they eat and how storms change their routes.
+
+Cooking a good soup needs more patience than skill. Onions are softened slowly in butter until they turn sweet, then carrots, celery and a little garlic are added. The vegetables are covered with water or stock and left to simmer for an hour. A handful of herbs, some salt and a squeeze of lemon at the end make the flavour bright. Served with fresh bread on a cold evening, a simple soup can feel like the best meal in the world.
+
+When the first trains crossed the country, many people were afraid of them. They worried that travelling so fast would harm the body and that the noise would frighten cows and horses. Within a few years, however, the railway had changed ordinary life. Fresh fish reached towns far from the coast, newspapers arrived on the morning of their printing, and families could visit relatives who lived a day's walk away and return home before dark.
+
+In the evening the wind dropped and the sky over the valley turned pink and then deep blue. Lights came on in the windows one by one. Somewhere a dog barked, a door closed, and a radio played an old song. Mrs Hall sat by her window with a cup of tea and watched the stars appear above the hills, thinking that the world was large and strange, but that this small place was still a good place to be.
+`;
