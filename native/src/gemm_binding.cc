@@ -36,9 +36,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const Arr<float> a = p.f32(0, "a");
   const int64_t aoff = p.integer(1, "aOffset"), sa = p.integer(2, "strideA");
   const bool ta = p.flag(3, "transA");
-  const bool b_bf16 = p.is_u16(4);  // bf16 bits, else float
-  const Arr<uint16_t> b16 = b_bf16 ? p.u16(4, "b") : Arr<uint16_t>{};
-  const Arr<float> b32 = b_bf16 ? Arr<float>{} : p.f32(4, "b (a Float32Array or a Uint16Array of bf16 bits)");
+  const Args::Weights b = p.weights(4, "b");
   const int64_t boff = p.integer(5, "bOffset"), sb = p.integer(6, "strideB");
   const bool tb = p.flag(7, "transB");
   const Arr<float> c = p.f32(8, "c");
@@ -49,10 +47,10 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   const bool ab_read = c_touched && k > 0;
   check_extent(p, "c", c.len, coff, sc, c_touched ? batch : 0, m, n);
   check_extent(p, "a", a.len, aoff, sa, ab_read ? batch : 0, m, k);
-  check_extent(p, "b", b_bf16 ? b16.len : b32.len, boff, sb, ab_read ? batch : 0, k, n);
+  check_extent(p, "b", b.len(), boff, sb, ab_read ? batch : 0, k, n);
   if (!p.ok() || !c_touched) return env.Undefined();
-  const void* bp = b_bf16 ? static_cast<const void*>(b16.p + boff) : static_cast<const void*>(b32.p + boff);
-  const GemmArgs g{a.p + aoff, sa, ta, bp, sb, tb, b_bf16, c.p + coff, sc, batch, m, n, k, acc};
+  const void* bp = b.bf16 ? static_cast<const void*>(b.h.p + boff) : static_cast<const void*>(b.f.p + boff);
+  const GemmArgs g{a.p + aoff, sa, ta, bp, sb, tb, b.bf16, c.p + coff, sc, batch, m, n, k, acc};
   gemm(g);
   return env.Undefined();
 }

@@ -66,10 +66,18 @@ class Args {
     return a;
   }
 
-  bool is_u16(size_t i) const {
-    napi_typedarray_type type;
-    return napi_get_typedarray_info(info_.Env(), info_[i], &type, nullptr, nullptr, nullptr, nullptr) == napi_ok &&
-           type == napi_uint16_array;
+  // A weight matrix: a Float32Array, or a Uint16Array of bf16 bits (then bf16 is set and h holds it).
+  struct Weights {
+    Arr<float> f;
+    Arr<uint16_t> h;
+    bool bf16 = false;
+    int64_t len() const { return bf16 ? h.len : f.len; }
+  };
+  Weights weights(size_t i, const char* name) {
+    Weights w;
+    if (ok_ && !(w.bf16 = view(info_[i], napi_uint16_array, w.h)) && !view(info_[i], napi_float32_array, w.f))
+      fail(std::string(name) + " must be a Float32Array or a Uint16Array of bf16 bits");
+    return w;
   }
 
   // One N-API call per argument (no separate type query): these calls are most of a small op's cost.

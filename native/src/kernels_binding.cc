@@ -355,26 +355,22 @@ void check_ids(Args& a, const Arr<int32_t>& ids, int64_t n, int64_t dim, int64_t
 // embedding(table, ids, out, n, dim); table is a Float32Array or a Uint16Array of bf16 bits.
 Napi::Value Embedding(const Napi::CallbackInfo& info) {
   Args a(info, "embedding");
-  const bool bf16 = a.is_u16(0);
-  Arr<uint16_t> t16;
-  Arr<float> t32;
-  if (bf16) t16 = a.u16(0, "table");
-  else t32 = a.f32(0, "table");
+  const Args::Weights table = a.weights(0, "table");
   Arr<int32_t> ids = a.i32(1, "ids");
   Arr<float> out = a.f32(2, "out");
   int64_t n = a.integer(3, "n"), dim = a.integer(4, "dim");
   a.need(ids, n, "ids");
   a.need(out, sat_mul(n, dim), "out");
-  if (a.ok()) check_ids(a, ids, n, dim, bf16 ? t16.len : t32.len);
+  if (a.ok()) check_ids(a, ids, n, dim, table.len());
   if (!a.ok()) return info.Env().Undefined();
   const KernelTable& K = kernels();
   run_rows(n, dim, kGrain, [&](int64_t i0, int64_t i1) {
-    if (bf16) {
-      K.embedding_bf16(t16.p, ids.p, out.p, i0, i1, dim);
+    if (table.bf16) {
+      K.embedding_bf16(table.h.p, ids.p, out.p, i0, i1, dim);
       return;
     }
     for (int64_t i = i0; i < i1; i++)
-      std::memcpy(out.p + i * dim, t32.p + static_cast<int64_t>(ids.p[i]) * dim, static_cast<size_t>(dim) * sizeof(float));
+      std::memcpy(out.p + i * dim, table.f.p + static_cast<int64_t>(ids.p[i]) * dim, static_cast<size_t>(dim) * sizeof(float));
   });
   return info.Env().Undefined();
 }
