@@ -4,23 +4,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WhetError } from '../src/errors.ts';
 import { ggufTensor, readGguf, readGgufTensor, readGgufTensorBytes } from '../src/formats/gguf.ts';
 import { ggufTypedMetadata, writeGguf, type GgufWriteTensor } from '../src/formats/gguf-write.ts';
 import { decodeF16 } from '../src/formats/f16.ts';
+import { throwsWhet } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'whet-gguf-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const fresh = (): string => join(dir, `case${n++}.gguf`);
 
-function throwsWhet(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WhetError, `expected a WhetError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 /** Little-endian byte builder for hand-made GGUF files, independent of the writer under test. */
 class Bytes {

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WhetError } from '../src/errors.ts';
 import { readGguf } from '../src/formats/gguf.ts';
 import { writeGguf } from '../src/formats/gguf-write.ts';
 import { rng as uniformSource } from './helpers/random.ts';
@@ -12,13 +11,11 @@ import {
   attentionHeads, fromGgufTensor, ggufMetadataFromHfConfig, ggufName, hfConfigFromGguf, hfName,
   permuteForGguf, toGgufTensor, unpermuteFromGguf,
 } from '../src/formats/llama-names.ts';
+import { throwsWhet } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'whet-names-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function throwsWhet(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => e instanceof WhetError && pattern.test(e.message));
-}
 
 function rng(seed: number): () => number {
   const uniform = uniformSource(seed);

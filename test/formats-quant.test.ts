@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { WhetError } from '../src/errors.ts';
 import { Rng } from '../src/tensor/random.ts';
 import { readGguf, readGgufTensor, readGgufTensorBytes, TENSOR_TYPE_IDS, type GgufFile } from '../src/formats/gguf.ts';
 import { writeGguf, type GgufWriteTensor } from '../src/formats/gguf-write.ts';
@@ -17,6 +16,7 @@ import { convert } from '../src/model/convert.ts';
 import { readSafetensorsFolder } from '../src/formats/safetensors-sharded.ts';
 import { f32ToBf16 } from '../src/backend/bf16.ts';
 import { sharedSkip, STORIES_GGUF } from './helpers/shared-data.ts';
+import { throwsWhet } from './helpers/errors.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'whet-quant-formats-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,13 +24,6 @@ let fileNo = 0;
 const fresh = (ext = '.gguf'): string => path.join(dir, `case${fileNo++}${ext}`);
 const TYPES: QuantType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
 
-function throwsWhet(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WhetError, `expected a WhetError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 // ---------------------------------------------------------------- an independent decoder, from ggml-common.h
 
@@ -461,38 +454,16 @@ test('whet convert --dtype on the command line reports the matrices kept in F32'
   const bad = spawnSync(process.execPath, ['bin/whet.js', 'convert', STORIES_GGUF, fresh(), '--dtype', 'q5_k'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--dtype must be one of f32, f16, bf16, q8_0, q4_0, q4_k, q6_k, q4_k_m/);
-  // --calibration: an importance matrix from text, which changes the Q4_0 bytes (and only applies to q4_0).
+  // --calibration: GPTQ over activations of that text, which changes the Q4_0 bytes (and only applies to q4_0).
   const calibration = fresh('.txt');
   writeFileSync(calibration, 'Once upon a time there was a little girl named Lily. She liked to play in the park with her dog.\n'.repeat(40));
   const weighted = fresh();
   const c = spawnSync(process.execPath, ['bin/whet.js', 'convert', STORIES_GGUF, weighted, '--dtype', 'q4_0', '--calibration', calibration], { encoding: 'utf8', env: { ...process.env, WHET_NO_PROGRESS: '1' } });
   assert.equal(c.status, 0, c.stderr);
-  assert.match(c.stderr, /importance matrix: 35 matrices over \d+ tokens/);
+  assert.match(c.stderr, /calibration: 35 matrices over \d+ tokens of .* \(Q4_0 by GPTQ\)/);
   const q = (file: string) => readGgufTensorBytes(readGguf(file), readGguf(file).tensors.find((t) => t.name === 'blk.0.attn_q.weight')!);
   assert.notDeepEqual(q(weighted), q(out));
   const wrong = spawnSync(process.execPath, ['bin/whet.js', 'convert', STORIES_GGUF, fresh(), '--dtype', 'q8_0', '--calibration', calibration], { encoding: 'utf8' });
   assert.equal(wrong.status, 1);
-  assert.match(wrong.stderr, /--calibration weighs q4_0 quantisation: use it with --dtype q4_0/);
-});
-
-test('Q4_0 with an importance matrix: same layout, and a smaller importance-weighted error than the reference quantiser', () => {
-  const rng = new Rng(11);
-  const rowLength = 256, rows = 64;
-  const values = Float32Array.from({ length: rows * rowLength }, () => rng.normal() * (rng.uniform() < 0.05 ? 4 : 1));
-  const importance = Float32Array.from({ length: rowLength }, () => Math.exp(3 * rng.normal())); // columns of very different weight
-  const plain = dequantize('Q4_0', quantize('Q4_0', values, rowLength), values.length);
-  const bytes = quantize('Q4_0', values, rowLength, importance);
-  assert.equal(bytes.length, quantRowBytes('Q4_0', rowLength) * rows);
-  const weighted = dequantize('Q4_0', bytes, values.length);
-  const err = (y: Float32Array): number => y.reduce((s, v, i) => s + importance[i % rowLength]! * (v - values[i]!) ** 2, 0);
-  assert.ok(err(weighted) < 0.8 * err(plain), `weighted error ${err(weighted)} vs the reference quantiser's ${err(plain)}`);
-  // Each block still holds at most 16 levels of one scale: every value is d·(q − 8) for its block's d.
-  for (let b = 0; b < values.length / 32; b++) {
-    const d = dequantizeF16(bytes.subarray(b * 18, b * 18 + 2))[0]!;
-    for (let j = 0; j < 32; j++) {
-      const q = weighted[b * 32 + j]! / d;
-      assert.ok(Number.isInteger(Math.round(q * 1e4) / 1e4) && q >= -8 && q <= 7, `block ${b} value ${j}: ${q} levels of d`);
-    }
-  }
-  throwsWhet(() => quantize('Q4_0', values, rowLength, importance.subarray(1)), /importance matrix of 255 columns for rows of 256/);
+  assert.match(wrong.stderr, /--calibration drives GPTQ for q4_0: use it with --dtype q4_0/);
 });

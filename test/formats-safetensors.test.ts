@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WhetError } from '../src/errors.ts';
 import {
   readSafetensors, readSafetensorsHeader, readSafetensorsTensors, writeSafetensors, type SafetensorsTensor,
 } from '../src/formats/safetensors.ts';
 import { readSafetensorsFolder, writeSafetensorsSharded } from '../src/formats/safetensors-sharded.ts';
+import { throwsWhet } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'whet-st-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,13 +29,6 @@ function rawFile(header: unknown, data: Uint8Array = new Uint8Array(0)): string 
   return path;
 }
 
-function throwsWhet(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof WhetError, `expected a WhetError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 test('round trip keeps dtype, shape and every byte for each dtype', () => {
   const tensors = new Map<string, SafetensorsTensor>([

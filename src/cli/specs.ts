@@ -235,7 +235,7 @@ export const convertSpec: CommandSpec = {
       type: 'choice', choices: ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k', 'q4_k_m'], arg: 'TYPE',
       help: "weights to write (default: as stored). Quantised types are GGUF only: matrices whose rows split into blocks are quantised (ggml's reference quantisers, from full precision), the rest and 1-D norms stay f32; q4_k_m is llama.cpp's mix, simplified: q6_k for output.weight (or a tied token embedding), attn_v and ffn_down, q4_k for the other matrices",
     },
-    calibration: { type: 'string', arg: 'FILE', help: "with --dtype q4_0: a text file the model reads first to weigh each weight column by its activations (llama.cpp's importance matrix); q4_0 then quantises weighted, as llama-quantize --imatrix does" },
+    calibration: { type: 'string', arg: 'FILE', help: 'with --dtype q4_0: a text file the model reads first; its activations drive GPTQ, which quantises each column and pushes its error onto the columns after it, so the layers change least on text like it' },
     'calibration-tokens': { type: 'integer', min: 1, default: 65536, help: 'tokens of --calibration to read (from its start)' },
     ctx: { type: 'integer', min: 2, help: 'window of the calibration pass (default: 512, or the model context when shorter)' },
   },

@@ -146,10 +146,9 @@ function dequantQ6_K(b: Uint8Array, at: number, y: Float32Array, o: number): voi
 /**
  * Quantises rows of `rowLength` values (values.length a multiple of it, rowLength a multiple of the block) into
  * whole blocks, row after row; blocks never span rows, so the bytes are those of ggml's quantize_row_*_ref.
- * With `importance` (one weight per column: an importance matrix), Q4_0 is ggml's weighted quantize_row_q4_0_impl;
- * the other types ignore it (ggml's Q8_0 does too; its weighted K-quants are not ported).
+ * (Calibrated Q4_0 comes from GPTQ instead: model/gptq.ts.)
  */
-export function quantize(type: QuantType, values: Float32Array, rowLength: number, importance?: Float32Array): Uint8Array {
+export function quantize(type: QuantType, values: Float32Array, rowLength: number): Uint8Array {
   const rowBytes = quantRowBytes(type, rowLength);
   if (values.length % rowLength !== 0) {
     throw new WhetError(`${type}: ${values.length} values are not a whole number of rows of ${rowLength}`);
@@ -162,26 +161,11 @@ export function quantize(type: QuantType, values: Float32Array, rowLength: numbe
   const out = new Uint8Array((values.length / rowLength) * rowBytes);
   switch (type) {
     case 'Q8_0': for (let b = 0; b < nBlocks; b++) quantQ8_0(values, b * block, out, b * bytes); break;
-    case 'Q4_0':
-      if (importance === undefined) for (let b = 0; b < nBlocks; b++) quantQ4_0(values, b * block, out, b * bytes);
-      else quantRowsQ4_0Weighted(values, rowLength, importance, out);
-      break;
+    case 'Q4_0': for (let b = 0; b < nBlocks; b++) quantQ4_0(values, b * block, out, b * bytes); break;
     case 'Q4_K': for (let b = 0; b < nBlocks; b++) quantQ4_K(values, b * block, out, b * bytes); break;
     case 'Q6_K': for (let b = 0; b < nBlocks; b++) quantQ6_K(values, b * block, out, b * bytes); break;
   }
   return out;
-}
-
-function quantRowsQ4_0Weighted(values: Float32Array, rowLength: number, importance: Float32Array, out: Uint8Array): void {
-  if (importance.length !== rowLength) throw new WhetError(`Q4_0: an importance matrix of ${importance.length} columns for rows of ${rowLength}`);
-  const rowBytes = quantRowBytes('Q4_0', rowLength);
-  for (let r = 0; r * rowLength < values.length; r++) {
-    const xo = r * rowLength;
-    let sumX2 = 0;
-    for (let j = 0; j < rowLength; j++) sumX2 = f(sumX2 + f(values[xo + j]! * values[xo + j]!));
-    const sigma2 = f(sumX2 / rowLength);
-    for (let b = 0; b < rowLength; b += 32) quantQ4_0Weighted(values, xo + b, out, r * rowBytes + (b / 32) * 18, importance, b, sigma2);
-  }
 }
 
 // Float32 arithmetic as C does it (no fused multiply-add): every operation is rounded with fround.
@@ -237,15 +221,6 @@ function quantQ4_0(x: Float32Array, xo: number, out: Uint8Array, at: number): vo
     const q1 = Math.min(15, Math.trunc(f(x1 + 8.5)));
     out[at + 2 + j] = q0 | (q1 << 4);
   }
-}
-
-// quantize_row_q4_0_impl with an importance matrix: each block's scale and levels from make_qx_quants, weighting
-// value j by importance[j]·√(σ² + x_j²) (σ² the row's mean square).
-function quantQ4_0Weighted(x: Float32Array, xo: number, out: Uint8Array, at: number, importance: Float32Array, io: number, sigma2: number): void {
-  for (let j = 0; j < 32; j++) weights[j] = f(importance[io + j]! * f(Math.sqrt(f(sigma2 + f(x[xo + j]! * x[xo + j]!)))));
-  const d = makeQxQuants(32, 8, x, xo, 0, weights);
-  putHalf(out, at, d);
-  for (let j = 0; j < 16; j++) out[at + 2 + j] = L[j]! | (L[j + 16]! << 4);
 }
 
 // Scratch for the k-quants (one block at a time; nothing is allocated per block).
@@ -381,10 +356,9 @@ function quantQ4_K(x: Float32Array, xo: number, out: Uint8Array, at: number): vo
 
 /**
  * ggml's make_qx_quants with rmse_type 1: signed levels in −nmax..nmax−1 (stored in L offset by nmax) and the
- * scale that minimises the weighted squared error over 19 candidate scales; the weights are qw[0..n) when given
- * (an importance matrix), else x².
+ * scale that minimises the squared error weighted by x² over 19 candidate scales.
  */
-function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, lo: number, qw?: Float32Array): number {
+function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, lo: number): number {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -405,7 +379,7 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, lo: 
     const xi = x[xo + i];
     const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * xi))));
     L[lo + i] = l + nmax;
-    const w = qw ? qw[i]! : f(xi * xi);
+    const w = f(xi * xi);
     sumLX = f(sumLX + f(f(w * xi) * l));
     sumL2 = f(sumL2 + f(f(w * l) * l));
   }
@@ -419,7 +393,7 @@ function makeQxQuants(n: number, nmax: number, x: Float32Array, xo: number, lo: 
     for (let i = 0; i < n; i++) {
       const xi = x[xo + i];
       const l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(f(iscale * xi))));
-      const w = qw ? qw[i]! : f(xi * xi);
+      const w = f(xi * xi);
       sumLX = f(sumLX + f(f(w * xi) * l));
       sumL2 = f(sumL2 + f(f(w * l) * l));
     }

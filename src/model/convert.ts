@@ -13,6 +13,7 @@ import { attentionHeads, fromGgufTensor, ggufMetadataFromHfConfig, hfConfigFromG
 import { readSafetensorsFolder } from '../formats/safetensors-sharded.ts';
 import type { SafetensorsTensor } from '../formats/safetensors.ts';
 import { ggufTokenizerMetadataFromHf, hfTokenizerFilesFromGguf, readHfTokenizerFolder } from '../tokenizer/convert.ts';
+import { gptqQ4_0 } from './gptq.ts';
 import { readJsonFile, writeHfFolder } from './hf-folder.ts';
 
 /** Target dtypes of `whet convert --dtype`; q4_k_m is llama.cpp's Q4_K_M mix, simplified (see tensorTarget). */
@@ -22,8 +23,11 @@ export type ConvertDType = (typeof CONVERT_DTYPES)[number];
 export interface ConvertOptions {
   /** Stored type of the written weights; default: each tensor as the input stores it (quantised GGUF → f32 for HF). */
   dtype?: ConvertDType;
-  /** Per GGUF tensor name, the importance of each input column (importanceMatrix): Q4_0 then quantises weighted. */
-  importance?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Per GGUF tensor name, the Gram matrix of its inputs over calibration text (calibrationGrams): Q4_0 matrices are
+   * then quantised by GPTQ, those without one (the token embedding, very wide inputs) by its block-scale search.
+   */
+  calibration?: ReadonlyMap<string, Float32Array>;
 }
 
 export interface ConvertResult {
@@ -56,11 +60,11 @@ export function convert(inputSpec: string, output: string, opts: ConvertOptions 
   const input = resolveModelPath(inputSpec);
   if (statSync(input).isDirectory()) {
     if (!output.endsWith('.gguf')) throw new WhetError(`output ${output} must be a .gguf file when the input is a folder`);
-    return hfToGguf(input, output, opts.dtype, opts.importance);
+    return hfToGguf(input, output, opts.dtype, opts.calibration);
   }
   if (output.endsWith('.gguf')) {
     if (existsSync(output) && statSync(output).isDirectory()) throw new WhetError(`output ${output} is a folder, not a .gguf file`);
-    return ggufToGguf(input, output, opts.dtype, opts.importance);
+    return ggufToGguf(input, output, opts.dtype, opts.calibration);
   }
   if (existsSync(output) && !statSync(output).isDirectory()) throw new WhetError(`output ${output} exists and is not a folder`);
   return ggufToHf(input, output, opts.dtype);
@@ -108,7 +112,7 @@ function toF32(src: Source, count: number): Float32Array {
 }
 
 /** Stores a source tensor as `type`; the same type keeps its exact bytes, a quantised target quantises full-precision values. */
-function storeAs(src: Source, type: StoredType, shape: readonly number[], importance?: Float32Array): Float32Array | Uint16Array | Uint8Array {
+function storeAs(src: Source, type: StoredType, shape: readonly number[], calibration?: { gram?: Float32Array }): Float32Array | Uint16Array | Uint8Array {
   if (src.type === type) return src.data;
   const count = shape.reduce((a, b) => a * b, 1);
   const values = toF32(src, count);
@@ -120,12 +124,16 @@ function storeAs(src: Source, type: StoredType, shape: readonly number[], import
       for (let i = 0; i < values.length; i++) out[i] = f32ToBf16(values[i]);
       return out;
     }
-    default: return quantize(type, values, shape[shape.length - 1]!, importance);
+    case 'Q4_0': {
+      const cols = shape[shape.length - 1]!;
+      return calibration === undefined ? quantize(type, values, cols) : gptqQ4_0(values, count / cols, cols, calibration.gram);
+    }
+    default: return quantize(type, values, shape[shape.length - 1]!);
   }
 }
 
 /** Converts the tensors (GGUF names) to `dtype`, counting what stayed F32 and what was quantised twice. */
-function retype(tensors: { name: string; shape: number[]; src: Source }[], dtype: ConvertDType | undefined, importance?: ReadonlyMap<string, Float32Array>): Omit<ConvertResult, 'direction'> & { out: GgufWriteTensor[] } {
+function retype(tensors: { name: string; shape: number[]; src: Source }[], dtype: ConvertDType | undefined, calibration?: ReadonlyMap<string, Float32Array>): Omit<ConvertResult, 'direction'> & { out: GgufWriteTensor[] } {
   const hasOutput = tensors.some((t) => t.name === 'output.weight');
   const keptF32: { name: string; reason: string }[] = [];
   const requantized: string[] = [];
@@ -139,7 +147,7 @@ function retype(tensors: { name: string; shape: number[]; src: Source }[], dtype
       if (target.kept !== undefined) keptF32.push({ name: t.name, reason: target.kept });
       if (isQuantType(target.type) && isQuantType(t.src.type) && target.type !== t.src.type) requantized.push(`${t.name} (${t.src.type} → ${target.type})`);
       try {
-        data = storeAs(t.src, target.type, t.shape, importance?.get(t.name));
+        data = storeAs(t.src, target.type, t.shape, calibration === undefined ? undefined : { gram: calibration.get(t.name) });
       } catch (e) {
         throw e instanceof WhetError ? new WhetError(`tensor ${t.name}: ${e.message}`) : e;
       }
@@ -167,10 +175,10 @@ function ggufSource(file: ReturnType<typeof readGguf>, info: ReturnType<typeof r
   throw new WhetError(`${file.path}: tensor '${info.name}' is ${info.type}, which cannot be converted (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)`);
 }
 
-function ggufToGguf(input: string, output: string, dtype: ConvertDType | undefined, importance?: ReadonlyMap<string, Float32Array>): ConvertResult {
+function ggufToGguf(input: string, output: string, dtype: ConvertDType | undefined, calibration?: ReadonlyMap<string, Float32Array>): ConvertResult {
   const file = readGguf(input);
   // GGUF order is kept as is (llama q/k rows stay permuted the GGUF way).
-  const r = retype(file.tensors.map((info) => ({ name: info.name, shape: info.shape, src: ggufSource(file, info) })), dtype, importance);
+  const r = retype(file.tensors.map((info) => ({ name: info.name, shape: info.shape, src: ggufSource(file, info) })), dtype, calibration);
   writeGguf(output, { metadata: { ...ggufTypedMetadata(file), ...quantMetadata(dtype, r.out) }, tensors: r.out });
   const { out: _, ...result } = r;
   return { direction: 'gguf→gguf', ...result };
@@ -205,7 +213,7 @@ function ggufToHf(input: string, outDir: string, dtype: ConvertDType | undefined
   return { direction: 'gguf→hf', tensors: tensors.size, types, keptF32: [], requantized: [] };
 }
 
-function hfToGguf(inDir: string, output: string, dtype: ConvertDType | undefined, importance?: ReadonlyMap<string, Float32Array>): ConvertResult {
+function hfToGguf(inDir: string, output: string, dtype: ConvertDType | undefined, calibration?: ReadonlyMap<string, Float32Array>): ConvertResult {
   const configPath = join(inDir, 'config.json');
   if (!existsSync(configPath)) throw new WhetError(`${inDir}: no config.json (not a Hugging Face model folder)`);
   const config = readJsonFile(configPath);
@@ -220,7 +228,7 @@ function hfToGguf(inDir: string, output: string, dtype: ConvertDType | undefined
     if (g === undefined) continue;
     renamed.push({ name: g.name, shape: t.shape, src: { type: t.dtype, data: g.data } });
   }
-  const r = retype(renamed, dtype, importance);
+  const r = retype(renamed, dtype, calibration);
   writeGguf(output, { metadata: { ...metadata, ...quantMetadata(dtype, r.out) }, tensors: r.out });
   const { out: _, ...result } = r;
   return { direction: 'hf→gguf', ...result };
