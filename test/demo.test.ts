@@ -11,10 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const MODEL = existsSync('models/tiny-base/config.json') ? 'models/tiny-base' : undefined;
-// On the embedded model as it stands, --quick's 300 SFT steps leave holdout accuracy at 0 and one run stalled in
-// DPO (issue 13): the end-to-end run is opt-in until the demo is tuned, so npm test cannot hang on it.
-const modelSkip: string | false = MODEL === undefined ? 'no embedded base model (models/tiny-base): whet demo test skipped'
-  : process.env.WHET_DEMO_TEST === undefined ? 'whet demo --quick is not yet tuned on models/tiny-base (issue 13): set WHET_DEMO_TEST=1 to run it' : false;
+const modelSkip: string | false = MODEL === undefined ? 'no embedded base model (models/tiny-base): whet demo test skipped' : false;
 const CHROMIUM = '/usr/bin/chromium';
 
 type Line = Record<string, unknown> & { step: string };
@@ -32,7 +29,7 @@ test('whet demo --quick: accuracy rises after SFT, house style rises after DPO, 
       assert.ok(l !== undefined, `no ${name} line in ${stdout}`);
       return l;
     };
-    assert.deepEqual(lines.map((l) => l.step), ['data', 'base', 'sft', 'after-sft', 'forgetting', 'dpo', 'after-dpo', 'serve', 'report']);
+    assert.deepEqual(lines.map((l) => l.step), ['data', 'base', 'rehearsal', 'sft', 'after-sft', 'forgetting', 'dpo', 'after-dpo', 'serve', 'report']);
     const [base, sft, dpo] = [step('base'), step('after-sft'), step('after-dpo')];
     assert.ok((sft.accuracy as number) > (base.accuracy as number), `accuracy ${base.accuracy} → ${sft.accuracy} after SFT`);
     assert.ok((dpo.house_style as number) > (sft.house_style as number), `house style ${sft.house_style} → ${dpo.house_style} after DPO`);
@@ -46,7 +43,9 @@ test('whet demo --quick: accuracy rises after SFT, house style rises after DPO, 
     assert.deepEqual(serve.answers.map((a) => a.model).slice(1), ['sql-sft', 'sql-style']);
     assert.ok(serve.answers.slice(1).every((a) => /SELECT/i.test(a.answer)), JSON.stringify(serve.answers));
 
-    for (const f of ['data/shop.sqlite', 'data/train.jsonl', 'data/holdout.jsonl', 'data/pairs.jsonl', 'sft/adapter/adapter_config.json', 'dpo/adapter/adapter_model.safetensors', 'sft/metrics.jsonl', 'report.md', 'report.html'])
+    const rehearsal = step('rehearsal');
+    assert.ok((rehearsal.texts as number) > 0 && (rehearsal.tokens as number) > 0, JSON.stringify(rehearsal));
+    for (const f of ['data/shop.sqlite', 'data/train.jsonl', 'data/sft.jsonl', 'data/general.txt', 'data/holdout.jsonl', 'data/pairs.jsonl', 'sft/adapter/adapter_config.json', 'dpo/adapter/adapter_model.safetensors', 'sft/metrics.jsonl', 'report.md', 'report.html'])
       assert.ok(existsSync(join(out, f)), `${f} missing under --out`);
     const html = step('report').html as string;
     assert.equal(html, join(out, 'report.html'));

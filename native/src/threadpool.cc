@@ -46,31 +46,43 @@ class Pool {
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    work();
+    work(fn, ntasks);
     // The other threads' tasks are usually microseconds from done: spin for them, yielding only after
     // kSpinWait. A yield per check (a system call, and the core handed to any other runnable process)
     // made a product of ~3 µs on two threads take 1.5 µs longer (decode of a 135M model makes 60 such calls).
-    const auto spin_until = std::chrono::steady_clock::now() + kSpinWait;
-    for (uint32_t i = 1; pending_.load(std::memory_order_acquire) != 0; i++) {
-      cpu_relax();
-      if (i % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
-        while (pending_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-        break;
-      }
+    wait_for_zero(pending_);
+    // No worker may join this job from here on, and the next job must not reset next_ while one that joined is
+    // still claiming indices from it: a late worker once took the next job's indices with this job's task count,
+    // drove pending_ below zero and left the caller spinning for ever.
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      fn_ = nullptr;
     }
-    fn_ = nullptr;
+    wait_for_zero(active_);
   }
 
  private:
-  void work() {
+  /** Claims and runs tasks of the current job until none is left. */
+  void work(const std::function<void(int64_t)>& fn, int64_t ntasks) {
     tl_in_task = true;
     for (;;) {
-      int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-      if (i >= ntasks_) break;
-      (*fn_)(i);
+      int64_t i = next_.fetch_add(1, std::memory_order_acq_rel);
+      if (i >= ntasks) break;
+      fn(i);
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
     tl_in_task = false;
+  }
+
+  static void wait_for_zero(const std::atomic<int64_t>& count) {
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinWait;
+    for (uint32_t i = 1; count.load(std::memory_order_acquire) != 0; i++) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
+        while (count.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+        return;
+      }
+    }
   }
 
   static void cpu_relax() {
@@ -94,8 +106,22 @@ class Pool {
         cv_.wait(lk, [&] { return generation_.load() != seen || stop_.load(); });
       }
       if (stop_.load()) return;
-      seen = generation_.load(std::memory_order_acquire);
-      if (fn_ != nullptr) work();
+      // The job's function and size are taken together under the lock, and only while the caller still admits
+      // workers (fn_ set); active_ tells it when this worker has left the job.
+      const std::function<void(int64_t)>* fn = nullptr;
+      int64_t ntasks = 0;
+      {
+        std::lock_guard<std::mutex> lk(mutex_);
+        seen = generation_.load(std::memory_order_relaxed);
+        if (fn_ != nullptr) {
+          fn = fn_;
+          ntasks = ntasks_;
+          active_.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+      if (fn == nullptr) continue;
+      work(*fn, ntasks);
+      active_.fetch_sub(1, std::memory_order_release);
     }
   }
 
@@ -115,7 +141,7 @@ class Pool {
   std::condition_variable cv_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int64_t> next_{0}, pending_{0};
+  std::atomic<int64_t> next_{0}, pending_{0}, active_{0};
   const std::function<void(int64_t)>* fn_ = nullptr;
   int64_t ntasks_ = 0;
 };

@@ -72,6 +72,10 @@ function describe(s: DemoStep): [string, Record<string, unknown>] {
         { step: s.step, accuracy: round(sc.accuracy), correct: sc.correct, n: sc.n, house_style: round(sc.houseStyle), correct_house_style: round(sc.correctHouseStyle) },
       ];
     }
+    case 'rehearsal':
+      return [`${label('rehearsal')} ${s.texts} documents (${s.tokens} tokens) sampled from the base model, mixed into SFT's data so it keeps its general text`, {
+        step: 'rehearsal', texts: s.texts, tokens: s.tokens, sample: s.sample,
+      }];
     case 'sft': {
       const holdout = s.holdoutLossBefore !== undefined && s.holdoutLossAfter !== undefined ? `, holdout loss ${s.holdoutLossBefore.toFixed(3)} → ${s.holdoutLossAfter.toFixed(3)}` : '';
       return [`${label('LoRA SFT')} ${s.steps} steps, training loss ${s.firstLoss.toFixed(3)} → ${s.lastLoss.toFixed(3)}${holdout}`, {

@@ -46,10 +46,20 @@ export interface DemoData {
   files: { train: string; holdout: string; pairs: string };
 }
 
-/** Each skeleton's held-out phrasing, chosen from the seed: every family keeps training phrasings for every skeleton. */
-export function holdoutPhrasings(seed: number): Map<string, number> {
+/** Share of each skeleton's phrasings kept for the holdout. */
+const HOLDOUT_PHRASING_SHARE = 0.25;
+
+/** Each skeleton's held-out phrasings, chosen from the seed; the others are training's. */
+export function holdoutPhrasings(seed: number): Map<string, Set<number>> {
   const rng = new Rng(seed ^ 0x5eed);
-  return new Map(SKELETONS.map((s) => [s.id, rng.int(s.phrasings.length)]));
+  return new Map(SKELETONS.map((s) => {
+    const order = s.phrasings.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return [s.id, new Set(order.slice(0, Math.max(1, Math.round(HOLDOUT_PHRASING_SHARE * order.length))))];
+  }));
 }
 
 function randomSlots(rng: Rng, v: ShopValues): Slots {
@@ -76,7 +86,7 @@ export function generateDemoData(dir: string, o: DemoDataOptions): DemoData {
   const values = buildShopDatabase(db, o.seed);
   const held = holdoutPhrasings(o.seed);
   const rng = new Rng(o.seed);
-  const trainPhrasings = (s: Skeleton): number[] => s.phrasings.map((_, i) => i).filter((i) => i !== held.get(s.id));
+  const trainPhrasings = (s: Skeleton): number[] => s.phrasings.map((_, i) => i).filter((i) => !held.get(s.id)!.has(i));
 
   const train: DemoRequest[] = [];
   for (let i = 0; i < o.trainSize; i++) {
@@ -91,7 +101,8 @@ export function generateDemoData(dir: string, o: DemoDataOptions): DemoData {
   const seen = new Set<string>();
   for (let tries = 0; holdout.length < o.holdoutSize && tries < o.holdoutSize * 20; tries++) {
     const s = SKELETONS[rng.int(SKELETONS.length)]!;
-    const r = request(s, held.get(s.id)!, randomSlots(rng, values), HOUSE_STYLE);
+    const phrasings = [...held.get(s.id)!];
+    const r = request(s, phrasings[rng.int(phrasings.length)]!, randomSlots(rng, values), HOUSE_STYLE);
     if (seen.has(r.request)) continue;
     seen.add(r.request);
     holdout.push(r);

@@ -43,7 +43,7 @@ export function writeDemoReport(outDir: string, p: DemoReportParts): { html: str
       intro: [
         `Model ${p.model}. Task: ${p.data.train.length} training requests over ${p.data.trainTemplates.length} phrasing templates, answered by engineers in mixed SQL styles (${Math.round(s.houseShare * 100)}% house style); ` +
           `${n} holdout requests in ${p.data.holdoutTemplates.length} phrasings never seen in training, scored by running the SQL on the shop database (SQLite) against the house's gold query.`,
-        `LoRA SFT: ${s.sft.steps} steps, rank ${s.sft.rank}, lr ${s.sft.lr}, batch ${s.sft.batchSize}. DPO on ${p.data.pairs.length} style pairs (house style chosen, generic rejected): ${s.dpo.steps} steps, beta ${s.dpo.beta}, lr ${s.dpo.lr}, starting from the SFT adapter.`,
+        `LoRA SFT: ${s.sft.steps} steps, rank ${s.sft.rank}, lr ${s.sft.lr}, batch ${s.sft.batchSize}, on the training requests and ${s.rehearsal.count} documents sampled from the base model (rehearsal, against forgetting). DPO on ${p.data.pairs.length} style pairs (house style chosen, generic rejected): ${s.dpo.steps} steps, beta ${s.dpo.beta}, lr ${s.dpo.lr}, starting from the SFT adapter.`,
       ],
       rows: [
         { metric: `SQL execution accuracy on ${n} holdout requests: base → after SFT`, before: p.base.accuracy, after: p.sft.accuracy, better: 'higher' },

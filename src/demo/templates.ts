@@ -14,7 +14,7 @@ export interface Skeleton {
   id: string;
   family: 'filter' | 'count' | 'sum' | 'join' | 'group' | 'order' | 'date';
   query: (s: Slots) => Query;
-  /** Phrasings of the request; {slot} is replaced by its value. */
+  /** Phrasings of the request (combinations of shared pieces); {slot} is replaced by its value. */
   phrasings: string[];
 }
 
@@ -26,98 +26,106 @@ const O = { id: ['orders', 'id'], customer: ['orders', 'customer_id'], date: ['o
 
 const ordersOfCustomer = [{ table: 'customers' as const, on: [C.id, O.customer] as const }];
 
+/**
+ * Every phrasing made of one choice per part, joined by spaces: the phrasings of a skeleton share their pieces, so a
+ * held-out combination is worded in a way training never showed while its words still mean what they meant there.
+ */
+function phrased(...parts: string[][]): string[] {
+  return parts.reduce<string[]>((acc, options) => acc.flatMap((a) => options.map((o) => (a === '' ? o : `${a} ${o}`))), ['']);
+}
+
 export const SKELETONS: readonly Skeleton[] = [
   // ---- filter ----
   {
     id: 'customers-in-city', family: 'filter',
     query: (s) => ({ select: [{ col: C.name }], from: 'customers', where: [{ col: C.city, op: '=', value: s.city }] }),
-    phrasings: ['List the customers who live in {city}.', 'Which customers are based in {city}?', 'Show me every customer from {city}.', 'Names of all customers located in {city}, please.'],
+    phrasings: phrased(['List', 'Show me', 'Give me', 'I need'], ['the customers', 'every customer', 'the names of the customers', 'all our customers'], ['who live in {city}.', 'based in {city}.', 'from {city}.', 'located in {city}.']),
   },
   {
     id: 'products-in-category', family: 'filter',
     query: (s) => ({ select: [{ col: P.name }, { col: P.price }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
-    phrasings: ['Show the {category} products and their prices.', 'List name and price of every product in {category}.', 'What do we sell in the {category} category, with prices?', 'Give me the price list for {category}.'],
+    phrasings: phrased(['List', 'Show me', 'Give me', 'I need'], ['the {category} products', 'every product in {category}', 'the products of the {category} category', 'what we sell in {category}'], ['with their prices.', 'and their prices.', 'with the price of each.']),
   },
   {
     id: 'orders-with-status', family: 'filter',
     query: (s) => ({ select: [{ col: O.id }, { col: O.date }], from: 'orders', where: [{ col: O.status, op: '=', value: s.status }] }),
-    phrasings: ['List the {status} orders with their dates.', 'Which orders are {status}? Show id and date.', 'Show id and order date of all orders with status {status}.', 'Every order currently {status}, with its date.'],
+    phrasings: phrased(['List', 'Show me', 'Give me', 'I need'], ['the {status} orders', 'every order that is {status}', 'all orders with status {status}', 'the orders marked {status}'], ['with their dates.', 'and when they were placed.', 'with id and date.']),
   },
   // ---- count ----
   {
     id: 'count-customers-city', family: 'count',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_customers' }], from: 'customers', where: [{ col: C.city, op: '=', value: s.city }] }),
-    phrasings: ['How many customers live in {city}?', 'Count the customers from {city}.', 'What is the number of customers based in {city}?', 'Number of customers in {city}?'],
+    phrasings: phrased(['How many', 'Tell me how many', 'Do you know how many', 'Find out how many'], ['customers', 'clients', 'people on our customer list'], ['live in {city}?', 'are based in {city}?', 'come from {city}?', 'are located in {city}?']),
   },
   {
     id: 'count-products-category', family: 'count',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_products' }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
-    phrasings: ['How many products are in the {category} category?', 'Count the {category} products.', 'What is the number of products we sell in {category}?', 'Number of products in {category}?'],
+    phrasings: phrased(['How many', 'Tell me how many', 'Do you know how many', 'Find out how many'], ['products', 'items', 'articles'], ['are in the {category} category?', 'do we sell in {category}?', 'belong to {category}?', 'are listed under {category}?']),
   },
   {
     id: 'count-orders-status', family: 'count',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', where: [{ col: O.status, op: '=', value: s.status }] }),
-    phrasings: ['How many orders are {status}?', 'Count the orders with status {status}.', 'What is the number of {status} orders?', 'Number of orders marked {status}?'],
+    phrasings: phrased(['How many', 'Tell me how many', 'Do you know how many', 'Find out how many'], ['orders', 'purchases'], ['are {status}?', 'have status {status}?', 'are marked {status}?', 'are currently {status}?']),
   },
   // ---- sum ----
   {
     id: 'average-price-category', family: 'sum',
     query: (s) => ({ select: [{ agg: 'AVG', col: P.price, as: 'avg_price' }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
-    phrasings: ['What is the average price of {category} products?', 'Average price in the {category} category?', 'Compute the mean price of the {category} products.', 'How much does a {category} product cost on average?'],
+    phrasings: phrased(['What is', 'Tell me', 'Compute', 'Give me'], ['the average price', 'the mean price', 'the typical price on average'], ['of the {category} products?', 'in the {category} category?', 'of an item in {category}?']),
   },
   {
     id: 'total-stock-value', family: 'sum',
     query: (s) => ({ select: [{ agg: 'SUM', col: P.price, as: 'total_price' }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }] }),
-    phrasings: ['What do all {category} products cost together?', 'Sum of the prices of the {category} products?', 'Add up the prices of every product in {category}.', 'Total price of the {category} catalogue?'],
+    phrasings: phrased(['What is', 'Tell me', 'Compute', 'Give me'], ['the total of the prices', 'the sum of the prices', 'the prices added up'], ['of the {category} products?', 'in the {category} category?', 'of every item in {category}?']),
   },
   // ---- join ----
   {
     id: 'orders-from-city', family: 'join',
     query: (s) => ({ select: [{ col: O.id }, { col: O.date }], from: 'orders', joins: ordersOfCustomer, where: [{ col: C.city, op: '=', value: s.city }] }),
-    phrasings: ['List the orders from customers in {city}, with dates.', 'Which orders came from {city}? Show id and date.', 'Show id and date of every order placed by a {city} customer.', 'Orders shipped to customers living in {city}, with their dates?'],
+    phrasings: phrased(['List', 'Show me', 'Give me', 'I need'], ['the orders', 'every order', 'all purchases'], ['placed by customers in {city}', 'from customers living in {city}', 'that came from {city}', 'of our {city} customers'], ['with their dates.', 'with id and date.']),
   },
   // ---- group by ----
   {
     id: 'customers-per-city', family: 'group',
     query: () => ({ select: [{ col: C.city }, { agg: 'COUNT', as: 'n_customers' }], from: 'customers', groupBy: C.city }),
-    phrasings: ['How many customers are there in each city?', 'Count customers per city.', 'Give the number of customers for every city.', 'Customer count by city?'],
+    phrasings: phrased(['Count the', 'Give the number of', 'Show the number of', 'Tally the'], ['customers', 'clients'], ['in each city.', 'per city.', 'for every city.', 'city by city.']),
   },
   {
     id: 'orders-per-status', family: 'group',
     query: () => ({ select: [{ col: O.status }, { agg: 'COUNT', as: 'n_orders' }], from: 'orders', groupBy: O.status }),
-    phrasings: ['How many orders are there in each status?', 'Count orders per status.', 'Give the number of orders for every status.', 'Order count by status?'],
+    phrasings: phrased(['Count the', 'Give the number of', 'Show the number of', 'Tally the'], ['orders', 'purchases'], ['in each status.', 'per status.', 'for every status.', 'status by status.']),
   },
   // ---- order / limit ----
   {
     id: 'most-expensive', family: 'order',
     query: (s) => ({ select: [{ col: P.name }, { col: P.price }], from: 'products', orderBy: { by: P.price, dir: 'DESC' }, limit: s.n }),
-    phrasings: ['What are the {n} most expensive products?', 'List the top {n} products by price.', 'Show the {n} priciest products with their prices.', 'Which {n} products cost the most?'],
+    phrasings: phrased(['What are', 'List', 'Show me', 'Give me'], ['the {n} most expensive', 'the {n} priciest', 'the top {n} highest-priced'], ['products?', 'items we sell?', 'products with their prices?']),
   },
   {
     id: 'cheapest-in-category', family: 'order',
     query: (s) => ({ select: [{ col: P.name }, { col: P.price }], from: 'products', where: [{ col: P.category, op: '=', value: s.category }], orderBy: { by: P.price, dir: 'ASC' }, limit: s.n }),
-    phrasings: ['What are the {n} cheapest {category} products?', 'List the {n} lowest-priced products in {category}.', 'Show the {n} least expensive items of the {category} category.', 'Which {n} {category} products cost the least?'],
+    phrasings: phrased(['What are', 'List', 'Show me', 'Give me'], ['the {n} cheapest', 'the {n} least expensive', 'the {n} lowest-priced'], ['{category} products?', 'products in {category}?', 'items of the {category} category?']),
   },
   {
     id: 'top-cities', family: 'order',
     query: (s) => ({ select: [{ col: C.city }, { agg: 'COUNT', as: 'n_orders' }], from: 'orders', joins: ordersOfCustomer, groupBy: C.city, orderBy: { by: 'n_orders', dir: 'DESC' }, limit: s.n }),
-    phrasings: ['Which {n} cities place the most orders?', 'List the top {n} cities by number of orders.', 'Show the {n} cities with the most orders, with counts.', 'What are the {n} busiest cities by order count?'],
+    phrasings: phrased(['Which are', 'List', 'Show me', 'Give me'], ['the {n} cities', 'the top {n} cities'], ['with the most orders?', 'that place the most orders?', 'by number of orders?', 'with the highest order count?']),
   },
   // ---- date range ----
   {
     id: 'count-orders-year', family: 'date',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', where: [{ col: O.date, fromYear: s.year, toYear: s.year }] }),
-    phrasings: ['How many orders were placed in {year}?', 'Count the orders from {year}.', 'What is the number of orders made during {year}?', 'Number of orders in the year {year}?'],
+    phrasings: phrased(['How many', 'Tell me how many', 'Do you know how many', 'Find out how many'], ['orders', 'purchases'], ['were placed in {year}?', 'were made during {year}?', 'came in {year}?', 'date from {year}?']),
   },
   {
     id: 'customers-joined-year', family: 'date',
     query: (s) => ({ select: [{ col: C.name }], from: 'customers', where: [{ col: C.joined, fromYear: s.year, toYear: s.year }] }),
-    phrasings: ['Which customers joined in {year}?', 'List the customers who signed up during {year}.', 'Show every customer that joined in the year {year}.', 'Names of customers registered in {year}?'],
+    phrasings: phrased(['List', 'Show me', 'Give me', 'I need'], ['the customers', 'every customer', 'the names of the customers'], ['who joined in {year}.', 'who signed up during {year}.', 'registered in {year}.', 'that became customers in {year}.']),
   },
   {
     id: 'status-orders-in-year', family: 'date',
     query: (s) => ({ select: [{ agg: 'COUNT', as: 'n_orders' }], from: 'orders', where: [{ col: O.status, op: '=', value: s.status }, { col: O.date, fromYear: s.year, toYear: s.year }] }),
-    phrasings: ['How many {status} orders were placed in {year}?', 'Count the {status} orders from {year}.', 'What is the number of orders of {year} that are {status}?', 'Number of {year} orders marked {status}?'],
+    phrasings: phrased(['How many', 'Tell me how many', 'Do you know how many', 'Find out how many'], ['{status} orders', 'orders marked {status}', 'orders with status {status}'], ['were placed in {year}?', 'were made during {year}?', 'came in {year}?', 'date from {year}?']),
   },
 ];
 

@@ -1,7 +1,9 @@
 // The demo, top to bottom: the SQL task generated (shop database, requests, pairs), the base model scored on the
-// holdout, LoRA SFT, the holdout again, the forgetting check, DPO on the style pairs over the SFT adapter, the server
+// holdout (and rehearsal text sampled from it), LoRA SFT, the holdout again, the forgetting check, DPO on the style pairs over the SFT adapter, the server
 // with the base and both adapters, and the report. Each step hands its figures to hooks.step as it finishes.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from '../formats/atomic.ts';
+import { rehearsalTexts, withRehearsal } from '../data/rehearsal.ts';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -26,6 +28,8 @@ export interface DemoSettings {
   holdoutSize: number;
   pairCount: number;
   houseShare: number;
+  /** Documents sampled from the base and mixed into SFT's data (self-rehearsal, against forgetting), and their length. */
+  rehearsal: { count: number; maxTokens: number };
   sft: { steps: number; lr: number; batchSize: number; rank: number; evalEvery: number };
   /** rpoAlpha: weight of the chosen answers' NLL beside the DPO loss, so that accuracy holds while the style moves. */
   dpo: { steps: number; lr: number; batchSize: number; beta: number; rpoAlpha: number };
@@ -34,15 +38,15 @@ export interface DemoSettings {
 }
 
 export const FULL_SETTINGS: DemoSettings = {
-  trainSize: 1500, holdoutSize: 300, pairCount: 400, houseShare: 0.35,
-  sft: { steps: 2400, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 300 },
+  trainSize: 1500, holdoutSize: 300, pairCount: 400, houseShare: 0.35, rehearsal: { count: 400, maxTokens: 128 },
+  sft: { steps: 2400, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 400 },
   dpo: { steps: 40, lr: 1e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
   maxTokens: 96, batchSize: 16,
 };
 
 export const QUICK_SETTINGS: DemoSettings = {
   ...FULL_SETTINGS, holdoutSize: 32,
-  sft: { steps: 300, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
+  sft: { steps: 450, lr: 3e-3, batchSize: 16, rank: 16, evalEvery: 0 },
   dpo: { steps: 20, lr: 5e-4, batchSize: 8, beta: 0.2, rpoAlpha: 1 },
 };
 
@@ -58,6 +62,7 @@ export interface DemoOptions {
 export type DemoStep =
   | { step: 'data'; train: number; holdout: number; pairs: number; trainTemplates: number; holdoutTemplates: number; db: string }
   | { step: 'base'; score: HoldoutScore }
+  | { step: 'rehearsal'; texts: number; tokens: number; sample: string }
   | { step: 'sft'; steps: number; firstLoss: number; lastLoss: number; holdoutLossBefore?: number; holdoutLossAfter?: number; adapter: string }
   | { step: 'after-sft'; score: HoldoutScore }
   | { step: 'forgetting'; result: ForgettingResult; text: string }
@@ -100,19 +105,34 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
   // ---- data ----
   const dataDir = join(o.out, 'data');
   mkdirSync(dataDir, { recursive: true });
+  // The forgetting check's text goes beside the task's files, so later runs (whet eval --forgetting) can reuse it.
+  const general = Buffer.from(forgettingText, 'utf8');
+  writeFileAtomic(join(dataDir, 'general.txt'), (fd) => {
+    for (let off = 0; off < general.length; ) off += writeSync(fd, general, off);
+  });
   const data = generateDemoData(dataDir, { seed: o.seed, trainSize: s.trainSize, holdoutSize: s.holdoutSize, pairCount: s.pairCount, houseShare: s.houseShare });
   done({ step: 'data', train: data.train.length, holdout: data.holdout.length, pairs: data.pairs.length, trainTemplates: data.trainTemplates.length, holdoutTemplates: data.holdoutTemplates.length, db: data.db });
   const evaluate = (loaded: LoadedModel, label: string): Promise<HoldoutScore> =>
     scoreHoldout(loaded, data.holdout, data.db, { maxTokens: s.maxTokens, batchSize: s.batchSize, ticker: bar(label, 2 * data.holdout.length, 'ex') });
 
-  // ---- the base model on the holdout ----
-  const base = await withModel(o.model, undefined, (m) => evaluate(m, 'base model'));
-  done({ step: 'base', score: base });
+  // ---- the base model on the holdout, and rehearsal text in its own words for SFT to keep ----
+  const sftData = join(dataDir, 'sft.jsonl');
+  const base = await withModel(o.model, undefined, async (m) => {
+    const score = await evaluate(m, 'base model');
+    done({ step: 'base', score });
+    const t = bar('rehearsal text', s.rehearsal.count, 'doc');
+    const texts = rehearsalTexts(m, s.rehearsal.count, { maxTokens: s.rehearsal.maxTokens, seed: o.seed, onProgress: (d) => t.update(d) });
+    t.done();
+    withRehearsal(readFileSync(data.files.train, 'utf8'), texts, sftData);
+    const tokens = texts.reduce((n, x) => n + m.tokenizer.encode(x).length, 0);
+    done({ step: 'rehearsal', texts: texts.length, tokens, sample: texts[0] ?? '' });
+    return score;
+  });
 
   // ---- LoRA SFT ----
   const sftOut = join(o.out, 'sft');
   const sftCfg = resolveTrainConfig(undefined, {
-    method: 'sft', model: o.model, data: data.files.train, holdout: data.files.holdout, out: sftOut, steps: String(s.sft.steps), lr: String(s.sft.lr),
+    method: 'sft', model: o.model, data: sftData, holdout: data.files.holdout, out: sftOut, steps: String(s.sft.steps), lr: String(s.sft.lr),
     batch_size: String(s.sft.batchSize), rank: String(s.sft.rank), alpha: String(2 * s.sft.rank), dropout: '0', warmup_steps: String(Math.min(20, Math.floor(s.sft.steps / 10))),
     eval_every: String(s.sft.evalEvery), save_every: '0', max_length: '128', seed: String(o.seed),
   });
