@@ -67,11 +67,11 @@ void read_qkvo_lse(Args& p, AttnArgs& a) {
 // attention(q, k, v, o, lse, segments|null, batch, tq, tk, kvCap, hq, hkv, dim, scale, causal)
 Napi::Value Attention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Args p(info, "attention");
   if (info.Length() != 15) {
-    Napi::TypeError::New(env, "attention: expected 15 arguments").ThrowAsJavaScriptException();
+    p.fail("expected 15 arguments");
     return env.Undefined();
   }
-  Args p(info, "attention");
   AttnArgs a{};
   read_sizes(p, 6, a);
   read_qkvo_lse(p, a);
@@ -84,11 +84,11 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
 // attentionBackward(q, k, v, o, lse, go, gq, gk, gv, segments|null, batch, tq, tk, kvCap, hq, hkv, dim, scale, causal)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Args p(info, "attentionBackward");
   if (info.Length() != 19) {
-    Napi::TypeError::New(env, "attentionBackward: expected 19 arguments").ThrowAsJavaScriptException();
+    p.fail("expected 19 arguments");
     return env.Undefined();
   }
-  Args p(info, "attentionBackward");
   AttnArgs a{};
   read_sizes(p, 10, a);
   read_qkvo_lse(p, a);
@@ -107,11 +107,11 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 // of one Float32Array per sequence (its cache, capacity × hkv × dim); see CachedAttnArgs.
 Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  Args p(info, "attentionCached");
   if (info.Length() != 13) {
-    Napi::TypeError::New(env, "attentionCached: expected 13 arguments").ThrowAsJavaScriptException();
+    p.fail("expected 13 arguments");
     return env.Undefined();
   }
-  Args p(info, "attentionCached");
   CachedAttnArgs a{};
   a.B = p.size(7, "batch");
   a.Tq = p.size(8, "tq");

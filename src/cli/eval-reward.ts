@@ -1,12 +1,12 @@
 // `whet eval --metric reward-accuracy | win-rate`: a reward model's pairwise accuracy on preference pairs, and the win
 // rate of a model's greedy answers over an opponent's (its base, another model or adapter) as a reward model judges them.
-import { existsSync, mkdirSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
 import { setLoraEnabled } from '../adapters/apply.ts';
 import { adapterTaskType } from '../adapters/peft.ts';
 import { isPreferenceFile, readPreferenceData } from '../data/preference.ts';
 import { tokenizePair, type TokenizedPair } from '../data/preference-tokenize.ts';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { writeJsonlAtomic } from '../formats/atomic.ts';
 import { parseModelRef, resolveModelPath } from '../hub/cache.ts';
 import { modelContext } from '../model/context.ts';
 import { evaluateRewardPairs, loadRewardModel } from '../eval/reward.ts';
@@ -159,7 +159,7 @@ function winRateOf(v: EvalValues): Outcome {
   const same = answers.filter((a, i) => a === base![i]).length;
 
   if (v['save-predictions'] !== undefined)
-    writeLines(v['save-predictions'], items.map((it, i) => ({ where: it.where, prompt: it.prompt, prediction: answers[i], reward: rewards[i], base_prediction: base![i], base_reward: baseRewards[i], outcome: w.outcomes[i] })));
+    writeJsonlAtomic(v['save-predictions'], items.map((it, i) => ({ where: it.where, prompt: it.prompt, prediction: answers[i], reward: rewards[i], base_prediction: base![i], base_reward: baseRewards[i], outcome: w.outcomes[i] })));
   const result: Result = {
     metric: v.metric, score: w.score, n, wins: w.wins, ties: w.ties, losses: w.losses, reward: w.reward, base_reward: w.base_reward,
     answer_tokens: tokens, base_answer_tokens: baseTokens, same_answers: same, truncated: judged.truncated, invalid_rows: set.errorCount,
@@ -184,12 +184,4 @@ function invalidRows(path: string, count: number, rows: number, errors: readonly
   const e = `e.g.\n  ${errors.slice(0, 5).join('\n  ')}`;
   if (count === rows) throw new WhetError(`${path}: no valid row, ${e}`);
   process.stderr.write(`warning: ${path}: ${count} of ${rows} rows left out as invalid, ${e}\n(run 'whet data validate ${path}' for the full list)\n`);
-}
-
-/** One JSON object per line, written atomically. */
-function writeLines(path: string, rows: readonly unknown[]): void {
-  const buf = Buffer.from(rows.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
-  writeFileAtomic(path, (fd) => {
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-  });
 }

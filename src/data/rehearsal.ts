@@ -1,7 +1,6 @@
 // Rehearsal text (self-synthesised replay): documents sampled from the base model itself, mixed into fine-tuning data
 // so the adapter also learns to leave the model's plain-text predictions where they were, against forgetting.
-import { writeSync } from 'node:fs';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { writeTextAtomic } from '../formats/atomic.ts';
 import { generate } from '../generate/generate.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { WhetError } from '../errors.ts';
@@ -28,8 +27,5 @@ export function rehearsalTexts(loaded: LoadedModel, count: number, opts: { maxTo
 
 /** Writes the JSONL `dataLines` followed by one `{text}` row per rehearsal text to `outPath` (training shuffles them). */
 export function withRehearsal(dataLines: string, texts: readonly string[], outPath: string): void {
-  const buf = Buffer.from(dataLines.trimEnd() + '\n' + texts.map((t) => JSON.stringify({ text: t })).join('\n') + '\n', 'utf8');
-  writeFileAtomic(outPath, (fd) => {
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-  });
+  writeTextAtomic(outPath, dataLines.trimEnd() + '\n' + texts.map((t) => JSON.stringify({ text: t }) + '\n').join(''));
 }

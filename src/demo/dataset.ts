@@ -1,9 +1,8 @@
 // The demo's data, generated from a seed into a folder: the shop database, SFT requests answered by engineers in
 // mixed SQL styles, holdout requests in phrasings training never shows (the split is by phrasing template) with
 // the house's gold SQL, and the DBA's preference pairs (house style chosen, a generic query with the same result rejected).
-import { writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { writeJsonlAtomic } from '../formats/atomic.ts';
 import { Rng } from '../tensor/random.ts';
 import { buildShopDatabase, type ShopValues } from './shop-db.ts';
 import { GENERIC_STYLES, HOUSE_STYLE, renderSql, type SqlStyle } from './sql-style.ts';
@@ -119,17 +118,10 @@ export function generateDemoData(dir: string, o: DemoDataOptions): DemoData {
 
   const chat = (req: string, answer: string): object => ({ messages: [{ role: 'user', content: req }, { role: 'assistant', content: answer }] });
   const files = { train: join(dir, 'train.jsonl'), holdout: join(dir, 'holdout.jsonl'), pairs: join(dir, 'pairs.jsonl') };
-  writeJsonl(files.train, train.map((r) => chat(r.request, r.sql)));
-  writeJsonl(files.holdout, holdout.map((r) => chat(r.request, r.houseSql)));
+  writeJsonlAtomic(files.train, train.map((r) => chat(r.request, r.sql)));
+  writeJsonlAtomic(files.holdout, holdout.map((r) => chat(r.request, r.houseSql)));
   const turn = (content: string): object[] => [{ role: 'assistant', content }];
-  writeJsonl(files.pairs, pairs.map((p) => ({ prompt: [{ role: 'user', content: p.request }], chosen: turn(p.chosen), rejected: turn(p.rejected) })));
+  writeJsonlAtomic(files.pairs, pairs.map((p) => ({ prompt: [{ role: 'user', content: p.request }], chosen: turn(p.chosen), rejected: turn(p.rejected) })));
   const templates = (rs: DemoRequest[]): string[] => [...new Set(rs.map((r) => r.template))].sort();
   return { db, train, holdout, pairs, trainTemplates: templates(train), holdoutTemplates: templates(holdout), files };
-}
-
-function writeJsonl(path: string, rows: readonly object[]): void {
-  const buf = Buffer.from(rows.map((r) => JSON.stringify(r) + '\n').join(''), 'utf8');
-  writeFileAtomic(path, (fd) => {
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-  });
 }

@@ -1,7 +1,7 @@
 // Evaluation prompts and references from dataset examples, greedy generation of predictions, and predictions files (JSONL).
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { WhetError } from '../errors.ts';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { writeJsonlAtomic } from '../formats/atomic.ts';
 import type { ChatTurn, Example } from '../data/formats.ts';
 import type { LlamaModel } from '../model/llama.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
@@ -119,8 +119,5 @@ export function readPredictions(path: string): string[] {
 
 /** Writes predictions in the format readPredictions reads, atomically. */
 export function writePredictions(path: string, predictions: readonly string[]): void {
-  const buf = Buffer.from(predictions.map((p) => JSON.stringify({ prediction: p }) + '\n').join(''), 'utf8');
-  writeFileAtomic(path, (fd) => {
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-  });
+  writeJsonlAtomic(path, predictions.map((p) => ({ prediction: p })));
 }

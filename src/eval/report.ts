@@ -2,10 +2,10 @@
 // as report.md (+ report-loss.svg, which it shows) and a self-contained report.html (inline CSS and SVG, no scripts);
 // a DPO, KTO or reward-model run also gets its reward margins and accuracies (report-rewards.svg). A summary may add
 // text tables (sample answers side by side) and further training runs (a preference step after SFT).
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { writeTextAtomic } from '../formats/atomic.ts';
 import type { ForgettingResult } from './forgetting.ts';
 import { esc, lineChart, type ChartSeries } from './svg-chart.ts';
 
@@ -316,11 +316,7 @@ export function writeReport(runDir: string, summary: EvalSummary, opts: { outDir
   const metrics = existsSync(metricsPath) ? readMetrics(metricsPath) : [];
   const outDir = opts.outDir ?? runDir;
   const files: ReportFiles = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html') };
-  const write = (path: string, text: string): void =>
-    writeFileAtomic(path, (fd) => {
-      const buf = Buffer.from(text, 'utf8');
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-    });
+  const write = writeTextAtomic;
   if (metrics.length > 0) {
     files.chart = join(outDir, 'report-loss.svg');
     write(files.chart, lossChart(metrics) + '\n');

@@ -1,5 +1,5 @@
 // Atomic file output: write to a temporary name in the target folder, fsync, then rename into place.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WhetError } from '../errors.ts';
@@ -44,4 +44,17 @@ function syncDir(dir: string): void {
   } finally {
     if (fd >= 0) closeSync(fd);
   }
+}
+
+/** Writes `text` (UTF-8) to `path` atomically. */
+export function writeTextAtomic(path: string, text: string): void {
+  const buf = Buffer.from(text, 'utf8');
+  writeFileAtomic(path, (fd) => {
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+  });
+}
+
+/** Writes one JSON value per line to `path` atomically. */
+export function writeJsonlAtomic(path: string, rows: readonly unknown[]): void {
+  writeTextAtomic(path, rows.map((r) => JSON.stringify(r) + '\n').join(''));
 }

@@ -23,7 +23,7 @@ export function calibrationGrams(model: LlamaModel, tokens: readonly number[], c
     const name = names.get(layer.weight);
     const k = x.dim(-1);
     if (name === undefined || k > MAX_GRAM_COLUMNS) return;
-    if (x === lastInput && lastSum !== undefined && lastSum.sum.length === k * k) {
+    if (x === lastInput && lastSum !== undefined) {
       sums.set(name, lastSum);
       return;
     }

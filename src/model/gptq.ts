@@ -1,7 +1,7 @@
 // GPTQ (Frantar et al., 2022) into GGUF Q4_0 blocks: weights are quantised one column at a time and each column's
 // rounding error is pushed onto the columns not yet quantised, through the inverse of the calibration Gram matrix
 // H = E[x·xᵀ], so the layer's output on inputs like the calibration text changes least. The bytes are plain Q4_0.
-import { f32ToF16, decodeF16 } from '../formats/f16.ts';
+import { f16ToF32, f32ToF16 } from '../formats/f16.ts';
 import { WhetError } from '../errors.ts';
 
 const BLOCK = 32;
@@ -50,10 +50,8 @@ function level(x: number, d: number): number {
   return d === 0 ? 0 : Math.max(-8, Math.min(7, Math.round(x / d)));
 }
 
-const f16Bits = new Uint16Array(1);
 function roundF16(x: number): number {
-  f16Bits[0] = f32ToF16(x);
-  return decodeF16(f16Bits)[0]!;
+  return f16ToF32(f32ToF16(x));
 }
 
 /**

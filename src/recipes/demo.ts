@@ -1,8 +1,8 @@
 // The demo, top to bottom: the SQL task generated (shop database, requests, pairs), the base model scored on the
 // holdout (and rehearsal text sampled from it), LoRA SFT, the holdout again, the forgetting check, DPO on the style pairs over the SFT adapter, the server
 // with the base and both adapters, and the report. Each step hands its figures to hooks.step as it finishes.
-import { mkdirSync, readFileSync, writeSync } from 'node:fs';
-import { writeFileAtomic } from '../formats/atomic.ts';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeTextAtomic } from '../formats/atomic.ts';
 import { rehearsalTexts, withRehearsal } from '../data/rehearsal.ts';
 import { join } from 'node:path';
 import { WhetError } from '../errors.ts';
@@ -106,10 +106,7 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
   const dataDir = join(o.out, 'data');
   mkdirSync(dataDir, { recursive: true });
   // The forgetting check's text goes beside the task's files, so later runs (whet eval --forgetting) can reuse it.
-  const general = Buffer.from(forgettingText, 'utf8');
-  writeFileAtomic(join(dataDir, 'general.txt'), (fd) => {
-    for (let off = 0; off < general.length; ) off += writeSync(fd, general, off);
-  });
+  writeTextAtomic(join(dataDir, 'general.txt'), forgettingText);
   const data = generateDemoData(dataDir, { seed: o.seed, trainSize: s.trainSize, holdoutSize: s.holdoutSize, pairCount: s.pairCount, houseShare: s.houseShare });
   done({ step: 'data', train: data.train.length, holdout: data.holdout.length, pairs: data.pairs.length, trainTemplates: data.trainTemplates.length, holdoutTemplates: data.holdoutTemplates.length, db: data.db });
   const evaluate = (loaded: LoadedModel, label: string): Promise<HoldoutScore> =>
