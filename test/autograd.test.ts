@@ -66,7 +66,23 @@ test('shape ops: reshape, permute, transpose, narrow, cat', () => {
   gradcheck(([x]) => T.transpose(x!), [leaf([3, 5], rng)]);
   gradcheck(([x]) => T.narrow(x!, 0, 1, 2), [leaf([4, 3], rng)]);
   gradcheck(([x]) => T.narrow(x!, 1, 1, 2), [leaf([2, 4, 3], rng)]);
+  gradcheck(([x]) => T.narrow(x!, 2, 1, 2), [leaf([1, 1, 4], rng)]); // one contiguous run: a view
+  gradcheck(([x]) => T.narrow(x!, 1, 2, 3), [leaf([70, 6], rng)]); // many rows: the strided copy
   gradcheck(([a, b]) => T.cat([a!, b!, a!], 1), [leaf([2, 3, 2], rng), leaf([2, 1, 2], rng)]);
+});
+
+test('narrow takes the same elements as a per-index read, whether a view, a copy by rows or a strided copy', () => {
+  for (const [shape, axis, start, length] of [[[1, 1, 9], 2, 3, 4], [[1, 5, 4], 1, 1, 3], [[3, 5, 4], 1, 2, 2], [[80, 7], 1, 2, 4], [[6, 5], 0, 1, 3]] as const) {
+    const x = T.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i * 0.5 - 3), [...shape]);
+    const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const dim = shape[axis]!;
+    const got = T.narrow(x, axis, start, length).toArray();
+    const want: number[] = [];
+    for (let o = 0; o < x.size / (dim * inner); o++)
+      for (let i = start; i < start + length; i++)
+        for (let e = 0; e < inner; e++) want.push((o * dim + i) * inner * 0.5 + e * 0.5 - 3);
+    assert.deepEqual(got, want, `narrow of [${shape.join(', ')}] on axis ${axis}`);
+  }
 });
 
 test('embedding, rmsnorm, rope, swiglu, softmax', () => {

@@ -72,10 +72,11 @@ for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [7, 13, 29], [33, 65, 17], [1, 30
   for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, accumulate: (m + n) % 2 === 0 });
 }
 // [1, 1001, 333]: decode's matrix-vector path split across threads, with odd k (unaligned bf16 rows, vector tails).
-// With AVX512_BF16: m either side of where the bf16 kernels take over (4 with B stored n × k, 12 otherwise; up to
-// 16 rows in groups of 8 and the rest), k odd (half a pair at the end) and
-// over several k blocks, k = 1, n under one vector (the narrow tile), ragged edge tiles.
-for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [1, 1001, 333], [3, 70, 45], [11, 33, 40], [12, 33, 40], [13, 50, 37],
+// With AVX512_BF16: m either side of where the bf16 kernels change (with B stored n × k: one streamed row of B
+// for up to 4 rows of A, then groups of 8 rows of A against slices of B up to 16; otherwise the packed kernel from 12),
+// k odd (half a pair at the end), under one step of 32 and over several k blocks, k = 1, n under one vector (the
+// narrow tile), ragged edge tiles.
+for (const [m, k, n] of [[7, 13, 29], [1, 576, 200], [1, 1001, 333], [2, 97, 35], [2, 31, 19], [3, 70, 45], [5, 129, 23], [11, 33, 40], [12, 33, 40], [13, 50, 37],
   [17, 33, 40], [29, 31, 47], [40, 64, 64], [41, 65, 33], [64, 1, 50], [100, 9, 16], [45, 1601, 70],
   [300, 700, 530], [4, 1001, 70], [8, 577, 97], [9, 31, 5], [16, 1536, 67]] as const) {
   for (const [transA, transB] of TRANS) CASES.push({ m, k, n, transA, transB, bf16: true, accumulate: (m + k) % 2 === 1 });

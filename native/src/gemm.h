@@ -9,8 +9,8 @@ namespace whet {
 //
 // Precision with bf16 B. Sums are always accumulated in f32. On the avx512 variant, when the CPU has
 // AVX512_BF16 (and bf16_dot_enabled(), isa.h), A is rounded to bf16 (nearest even, as castToBf16) for
-// products with m ≥ 12, or m ≥ 4 with B stored n × k (prefill, training through frozen weights, batched
-// decode; not decode's m = 1), so that
+// products with m ≥ 12, or any m with B stored n × k (prefill, training through frozen weights, decode and
+// batched decode: the activation row is rounded once per matrix, as llama.cpp does), so that
 // vdpbf16ps multiplies bf16 pairs at twice the FMA rate: each product a·b then carries A's rounding,
 // at most 2^-9 relative (so |ΔC| ≤ 2^-9·Σ|a·b|), and values below 2^-126 in magnitude (f32 denormals
 // in A, bf16 denormals in B) count as zero. Every other case multiplies A in f32 by B widened exactly.

@@ -22,10 +22,10 @@ export interface MatmulArgs {
   // Batched C[i] (m×n) = op(A[i]) (m×k) · op(B[i]) (k×n), i in [0, batch).
   // A is stored m×k (transA false) or k×m (transA true); B is stored k×n (transB false) or n×k
   // (transB true); C is m×n. B may be bf16. Strides are per batch element; 0 reuses one matrix.
-  // B bf16: A may be rounded to bf16 (nearest even) for products with m ≥ 12 (m ≥ 4 with transB): the native backend does
+  // B bf16: A may be rounded to bf16 (nearest even) for products with m ≥ 12 (any m with transB): the native backend does
   // so on CPUs with AVX512_BF16, to multiply on vdpbf16ps, moving each product by at most 2^-9
   // relative (sums stay f32). addon.gemmRoundsA(m, k, transB) says when; native/src/gemm.h has the
-  // details. Decode (m = 1), other backends and f32 B multiply A as given.
+  // details. Other backends and f32 B multiply A as given.
   a: FloatArray; aOffset: number; strideA: number; transA: boolean;
   b: WeightArray; bOffset: number; strideB: number; transB: boolean;
   c: FloatArray; cOffset: number; strideC: number;

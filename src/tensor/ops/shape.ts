@@ -1,4 +1,4 @@
-// Shape ops: reshape and first-axis slices are views; permute, narrow on other axes and cat copy.
+// Shape ops: reshape and contiguous slices are views; permute, other narrows and cat copy.
 import { contiguousStrides, record, Tensor } from '../tensor.ts';
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -31,7 +31,13 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
   return permute(x, perm);
 }
 
-/** Elements [start, start+length) along axis (a view for axis 0, a copy otherwise). */
+/** Rows of a narrow copied one contiguous run at a time (TypedArray.set) below this; above, the strided kernel. */
+const SET_ROWS = 64;
+
+/**
+ * Elements [start, start+length) along axis: a view when they are one contiguous run (axis 0, or every axis
+ * before `axis` of size 1, as a decode step's single row), a copy otherwise.
+ */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   const ax = axis < 0 ? x.rank + axis : axis;
   const dim = x.dim(ax);
@@ -39,16 +45,23 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const shape = [...x.shape];
   shape[ax] = length;
   const strides = contiguousStrides(x.shape);
+  const inner = strides[ax]!;
+  const outer = x.size / (dim * inner);
   let out: Tensor;
-  if (ax === 0) out = x.view(shape, x.offset + start * strides[0]!);
-  else {
+  if (ax === 0 || outer === 1) out = x.view(shape, x.offset + start * inner);
+  else if (outer <= SET_ROWS) {
     out = Tensor.empty(shape, x.dtype);
-    x.backend.copyStrided(x.buffer as Float32Array, x.offset + start * strides[ax]!, strides, out.f, 0, shape);
+    const src = x.buffer as Float32Array, dst = out.f, run = length * inner;
+    for (let o = 0; o < outer; o++) {
+      const from = x.offset + (o * dim + start) * inner;
+      dst.set(src.subarray(from, from + run), o * run);
+    }
+  } else {
+    out = Tensor.empty(shape, x.dtype);
+    x.backend.copyStrided(x.buffer as Float32Array, x.offset + start * inner, strides, out.f, 0, shape);
   }
   return record(out, 'narrow', [x], (g) => {
     const gx = Tensor.empty(x.shape, g.dtype, true);
-    const inner = strides[ax]!;
-    const outer = x.size / (dim * inner);
     const src = g.data;
     // Each outer row of g is one contiguous run inside the matching row of gx.
     for (let o = 0; o < outer; o++) gx.buffer.set(src.subarray(o * length * inner, (o + 1) * length * inner), (o * dim + start) * inner);
