@@ -72,8 +72,9 @@ test('shape ops: reshape, permute, transpose, narrow, cat', () => {
 });
 
 test('narrow takes the same elements as a per-index read, whether a view, a copy by rows or a strided copy', () => {
-  for (const [shape, axis, start, length] of [[[1, 1, 9], 2, 3, 4], [[1, 5, 4], 1, 1, 3], [[3, 5, 4], 1, 2, 2], [[80, 7], 1, 2, 4], [[6, 5], 0, 1, 3]] as const) {
-    const x = T.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i * 0.5 - 3), [...shape]);
+  const cases: [number[], number, number, number][] = [[[1, 1, 9], 2, 3, 4], [[1, 5, 4], 1, 1, 3], [[3, 5, 4], 1, 2, 2], [[80, 7], 1, 2, 4], [[6, 5], 0, 1, 3]];
+  for (const [shape, axis, start, length] of cases) {
+    const x = T.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => i * 0.5 - 3), shape);
     const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
     const dim = shape[axis]!;
     const got = T.narrow(x, axis, start, length).toArray();

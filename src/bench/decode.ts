@@ -37,7 +37,7 @@ export interface DecodeBenchOptions {
   dtypes?: DecodeDType[];
   /** Sequences of the batched-decode row. */
   batch?: number;
-  /** A bench-anchor scratch folder (node-llama-cpp installed): llama.cpp measures the same --model file after us. */
+  /** A bench-anchor scratch folder (node-llama-cpp installed): llama.cpp measures the same --model file, in rounds alternating with ours. */
   anchor?: string;
 }
 
@@ -58,31 +58,61 @@ export interface DecodeRow {
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/whet.js');
 
-/** Each weight type in its own process, so that every row's peak RSS is its own model's. */
+/** Rounds of ours-then-llama.cpp with --anchor: the machine's load drifts within minutes, so each side's median
+ * of alternating rounds is compared, not two runs minutes apart. */
+const ANCHOR_ROUNDS = 3;
+
+/**
+ * Each weight type in its own process, so that every row's peak RSS is its own model's. With an anchor, that
+ * process and llama.cpp's alternate for ANCHOR_ROUNDS rounds and each phase prints the median round.
+ */
 export async function benchDecode(opts: DecodeBenchOptions): Promise<void> {
   const addon = loadAddon();
   if (addon === null) throw new WhetError('bench decode needs the native addon (npm run build:native)');
   const dtypes = opts.dtypes ?? (opts.model === undefined ? DECODE_DTYPES : [undefined]);
   const what = opts.model ?? 'SmolLM2-135M shape, random weights';
-  process.stderr.write(`bench decode: ${what}, isa ${addon.isa()}, threads ${addon.numThreads()}; bound: decode = memory bandwidth over the weight bytes a step reads, prefill = FMA peak (bf16 on AVX512_BF16: twice it) over 2 FLOPs per weight per token\n`);
+  const threads = addon.numThreads();
+  process.stderr.write(`bench decode: ${what}, isa ${addon.isa()}, threads ${threads}; bound: decode = memory bandwidth over the weight bytes a step reads, prefill = FMA peak (bf16 on AVX512_BF16: twice it) over 2 FLOPs per weight per token\n`);
+  const rounds = opts.anchor === undefined || opts.quick ? 1 : ANCHOR_ROUNDS;
   for (const dtype of dtypes) {
-    const args = [BIN, 'bench', 'decode-child', JSON.stringify({ ...opts, dtypes: undefined, dtype, json: true })];
-    const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (child.status !== 0) throw new WhetError(`bench decode (${dtype ?? 'as stored'}) failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const rows = child.stdout.trim().split('\n').map((line) => JSON.parse(line) as DecodeRow & { against: string });
+    const ours: (DecodeRow & { against: string })[][] = [];
+    const theirs: LlamaCppResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      ours.push(runOurs(opts, dtype));
+      if (opts.anchor !== undefined) theirs.push(runLlamaCpp(opts, threads));
+    }
+    const rows = ours[0]!.map((row) => medianBy(ours.map((round) => round.find((x) => x.phase === row.phase)!), (x) => x.tokens_per_s));
     for (const row of rows) {
       const { against, ...json } = row;
       if (opts.json) process.stdout.write(JSON.stringify(json) + '\n');
       else process.stdout.write(formatRow(row, against) + '\n');
     }
-    if (opts.anchor !== undefined) compareWithLlamaCpp(opts, rows, addon.numThreads());
+    if (opts.anchor !== undefined) printComparison(opts, rows, theirs, threads);
   }
+}
+
+function runOurs(opts: DecodeBenchOptions, dtype: DecodeDType | undefined): (DecodeRow & { against: string })[] {
+  const args = [BIN, 'bench', 'decode-child', JSON.stringify({ ...opts, dtypes: undefined, dtype, json: true })];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.status !== 0) throw new WhetError(`bench decode (${dtype ?? 'as stored'}) failed: ${child.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return child.stdout.trim().split('\n').map((line) => JSON.parse(line) as DecodeRow & { against: string });
+}
+
+/** The element whose key is the median of the keys (the upper one of an even count). */
+export function medianBy<T>(xs: readonly T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[xs.length >> 1]!;
 }
 
 const ANCHOR_SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/bench-anchor/bench_llamacpp.mjs');
 
-/** Runs ../shared/bench-anchor's llama.cpp measurement on the same file and prints each phase's ratio to it. */
-function compareWithLlamaCpp(opts: DecodeBenchOptions, rows: DecodeRow[], threads: number): void {
+interface LlamaCppResult {
+  pp_tok_s: number;
+  tg_d0_tok_s: number;
+  peak_rss_MiB: number;
+}
+
+/** One run of ../shared/bench-anchor's llama.cpp measurement on the same --model file. */
+function runLlamaCpp(opts: DecodeBenchOptions, threads: number): LlamaCppResult {
   const file = opts.model === undefined ? undefined : resolveModelPath(opts.model);
   if (file === undefined || !file.endsWith('.gguf')) throw new WhetError('--anchor compares with llama.cpp on the same GGUF file: give it with --model');
   const script = process.env.WHET_ANCHOR_SCRIPT ?? ANCHOR_SCRIPT;
@@ -91,15 +121,21 @@ function compareWithLlamaCpp(opts: DecodeBenchOptions, rows: DecodeRow[], thread
   const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 << 20, env: { ...process.env, UV_THREADPOOL_SIZE: '1' } });
   const last = child.stdout?.trim().split('\n').pop() ?? '';
   if (child.status !== 0 || !last.startsWith('{')) throw new WhetError(`llama.cpp anchor failed (${script}): ${(child.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
-  const theirs = JSON.parse(last) as { pp_tok_s: number; tg_d0_tok_s: number; peak_rss_MiB: number };
+  return JSON.parse(last) as LlamaCppResult;
+}
+
+/** Each phase's ratio of our median round to llama.cpp's. */
+function printComparison(opts: DecodeBenchOptions, rows: DecodeRow[], theirs: LlamaCppResult[], threads: number): void {
+  const rss = Math.round(Math.max(...theirs.map((t) => t.peak_rss_MiB)) * 1.048576);
+  const rounds = theirs.length === 1 ? '' : `; median of ${theirs.length} rounds alternating with ours`;
   const pairs = [
-    { phase: 'prefill', ours: rows.find((r) => r.phase === 'prefill')!, llama: theirs.pp_tok_s },
-    { phase: 'decode', ours: rows.find((r) => r.phase === 'decode')!, llama: theirs.tg_d0_tok_s },
+    { phase: 'prefill', ours: rows.find((r) => r.phase === 'prefill')!, llama: medianBy(theirs, (t) => t.pp_tok_s).pp_tok_s },
+    { phase: 'decode', ours: rows.find((r) => r.phase === 'decode')!, llama: medianBy(theirs, (t) => t.tg_d0_tok_s).tg_d0_tok_s },
   ];
   for (const { phase, ours, llama } of pairs) {
     const ratio = ours.tokens_per_s / llama;
-    if (opts.json) process.stdout.write(JSON.stringify({ op: 'decode-vs-llamacpp', phase, dtype: ours.dtype, prompt_tokens: ours.prompt_tokens, tokens_per_s: ours.tokens_per_s, llamacpp_tokens_per_s: llama, ratio: round(ratio, 3), llamacpp_peak_rss_mb: Math.round(theirs.peak_rss_MiB * 1.048576) }) + '\n');
-    else process.stdout.write(`decode ${phase.padEnd(12)} ${ours.dtype.padEnd(5)} vs llama.cpp ${llama.toFixed(1).padStart(8)} tok/s (node-llama-cpp, same file, ${threads} threads)  ratio ${ratio.toFixed(2)}  llama.cpp peak RSS ${Math.round(theirs.peak_rss_MiB * 1.048576)} MB\n`);
+    if (opts.json) process.stdout.write(JSON.stringify({ op: 'decode-vs-llamacpp', phase, dtype: ours.dtype, prompt_tokens: ours.prompt_tokens, tokens_per_s: ours.tokens_per_s, llamacpp_tokens_per_s: llama, ratio: round(ratio, 3), rounds: theirs.length, llamacpp_peak_rss_mb: rss }) + '\n');
+    else process.stdout.write(`decode ${phase.padEnd(12)} ${ours.dtype.padEnd(5)} vs llama.cpp ${llama.toFixed(1).padStart(8)} tok/s (node-llama-cpp, same file, ${threads} threads${rounds})  ratio ${ratio.toFixed(2)}  llama.cpp peak RSS ${rss} MB\n`);
   }
 }
 

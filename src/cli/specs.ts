@@ -321,7 +321,7 @@ export const benchSpec: CommandSpec = {
     model: { ...model, help: 'bench decode: measure this model file or folder (default: a SmolLM2-135M-shaped model with random weights)' },
     dtype: { type: 'choice', choices: ['f32', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], help: 'bench decode: the weight type to measure (default: bf16, f32, q8_0, q4_0 and q4_k for the built-in model; a model file as stored)' },
     batch: { type: 'number', min: 1, help: 'bench decode: streams of the batched-decode row (default 16)' },
-    anchor: { type: 'string', arg: 'DIR', help: 'bench decode: also run llama.cpp on the same --model GGUF (DIR: a ../shared/bench-anchor setup.sh scratch folder with node-llama-cpp) and print our ratio to it' },
+    anchor: { type: 'string', arg: 'DIR', help: 'bench decode: also run llama.cpp on the same --model GGUF (DIR: a ../shared/bench-anchor setup.sh scratch folder with node-llama-cpp), 3 rounds alternating with ours, and print the ratio of the median rounds' },
     'base-dtype': { type: 'choice', choices: ['bf16', 'q8_0', 'q4_0', 'q4_k', 'q6_k'], help: 'bench train: LoRA on a base frozen in this type, beside the same run on an f32 base (peak RSS and the loss a toy task reaches)' },
   },
   examples: ['whet bench gemm', 'whet bench train --realistic', 'whet bench train --method dpo', 'whet bench train --base-dtype q8_0', 'whet bench decode --json', 'whet bench decode --model smollm2-135m-q8_0.gguf', 'whet bench decode --model models/smollm2-135m-shape-bf16.gguf --anchor /tmp/anchor'],
