@@ -179,7 +179,7 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
   const decodeTokens = opts.quick ? 16 : 128;
   const batch = opts.batch ?? (opts.quick ? 4 : 16);
   const batchSteps = opts.quick ? 4 : 32;
-  const runs = opts.quick ? 1 : 3;
+  const runs = opts.quick ? 1 : 5;
   const ids = (n: number, salt: number) => Int32Array.from({ length: n }, (_, i) => (i * 7919 + salt * 104729) % cfg.vocabSize);
   const step = (tokens: Int32Array, caches: KVCache[]): Int32Array =>
     tidy(() => {
@@ -191,42 +191,46 @@ export async function benchDecodeChild(opts: DecodeBenchOptions & { dtype?: Deco
       return Int32Array.from({ length: logits.length / cfg.vocabSize }, (_, r) => argmax(logits.subarray(r * cfg.vocabSize, (r + 1) * cfg.vocabSize)));
     });
   // The median of a few runs, as the llama.cpp anchor reports.
-  const median = (fn: () => number): number => {
-    const secs = Array.from({ length: runs }, fn).sort((a, b) => a - b);
-    return secs[secs.length >> 1]!;
-  };
+  const median = (secs: number[]): number => medianBy(secs, (x) => x);
   const caches = Array.from({ length: batch }, () => new KVCache(cfg, Math.max(promptLen, decodeTokens, batchSteps) + 8));
   const rows: { phase: DecodeRow['phase']; prompt: number; batch: number; tps: number; bound: number; against: string }[] = [];
   try {
     noGrad(() => {
       step(ids(8, 0), [caches[0]!]); // warm-up: pools, thread state
       // Prefill: a 512-token prompt from an empty cache, through the first sampled token.
-      const prefill = median(() => {
+      const prefill = median(Array.from({ length: runs }, () => {
         caches[0]!.reset();
         const t0 = performance.now();
         step(ids(promptLen, 1), [caches[0]!]);
         return (performance.now() - t0) / 1000;
-      });
+      }));
       rows.push({ phase: 'prefill', prompt: promptLen, batch: 1, tps: promptLen / prefill, bound: computeBound, against: `${peakName} ${prefillPeak.toFixed(0)} GFLOP/s` });
       // Decode: greedy steps of one stream from a one-token prompt (llama-bench's tg at depth 0).
-      const decode = median(() => {
+      const decodeRun = (): number => {
         caches[0]!.reset();
         let next = step(ids(1, 2), [caches[0]!]);
         const t0 = performance.now();
         for (let i = 0; i < decodeTokens; i++) next = step(next, [caches[0]!]);
         return (performance.now() - t0) / 1000;
-      });
-      const memBound = (memGBps * 1e9) / bytesPerStep;
-      const perStep = `${memGBps.toFixed(1)} GB/s over ${(bytesPerStep / 2 ** 20).toFixed(0)} MiB a step`;
-      rows.push({ phase: 'decode', prompt: 1, batch: 1, tps: decodeTokens / decode, bound: memBound, against: perStep });
+      };
       // Batched decode: `batch` streams, each step one token for every stream, the projections one GEMM over them.
-      const batched = median(() => {
+      const batchRun = (): number => {
         for (const c of caches) c.reset();
         let next = step(ids(batch, 3), caches);
         const t0 = performance.now();
         for (let i = 0; i < batchSteps; i++) next = step(next, caches);
         return (performance.now() - t0) / 1000;
-      });
+      };
+      // Their runs alternate, so that the batch's gain over one stream is not the machine's drift between them.
+      const decodeSecs: number[] = [], batchSecs: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        decodeSecs.push(decodeRun());
+        batchSecs.push(batchRun());
+      }
+      const decode = median(decodeSecs), batched = median(batchSecs);
+      const memBound = (memGBps * 1e9) / bytesPerStep;
+      const perStep = `${memGBps.toFixed(1)} GB/s over ${(bytesPerStep / 2 ** 20).toFixed(0)} MiB a step`;
+      rows.push({ phase: 'decode', prompt: 1, batch: 1, tps: decodeTokens / decode, bound: memBound, against: perStep });
       const batchBound = Math.min(batch * memBound, computeBound);
       rows.push({ phase: 'decode-batch', prompt: 1, batch, tps: (batch * batchSteps) / batched, bound: batchBound, against: batch * memBound < computeBound ? `${batch} × ${perStep}` : `${peakName} ${prefillPeak.toFixed(0)} GFLOP/s` });
     });
