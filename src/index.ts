@@ -40,6 +40,7 @@ export { tokenizeExample } from './data/tokenize.ts';
 export { padBatch, packExamples, nextTokenTargets } from './data/batch.ts';
 export { DataIterator } from './data/iterator.ts';
 export { rehearsalTexts, withRehearsal } from './data/rehearsal.ts';
+export type { RehearsalDocument } from './data/rehearsal.ts';
 export { applyLora, mergeLora, setLoraEnabled, setLoraTraining, loraParameters } from './adapters/apply.ts';
 export type { LoraConfig } from './adapters/apply.ts';
 export { LoraLinear } from './adapters/lora.ts';

@@ -316,17 +316,16 @@ export function writeReport(runDir: string, summary: EvalSummary, opts: { outDir
   const metrics = existsSync(metricsPath) ? readMetrics(metricsPath) : [];
   const outDir = opts.outDir ?? runDir;
   const files: ReportFiles = { markdown: join(outDir, 'report.md'), html: join(outDir, 'report.html') };
-  const write = writeTextAtomic;
   if (metrics.length > 0) {
     files.chart = join(outDir, 'report-loss.svg');
-    write(files.chart, lossChart(metrics) + '\n');
+    writeTextAtomic(files.chart, lossChart(metrics) + '\n');
   }
   const rewards = rewardChart(metrics);
   if (rewards !== undefined) {
     files.rewardChart = join(outDir, 'report-rewards.svg');
-    write(files.rewardChart, rewards + '\n');
+    writeTextAtomic(files.rewardChart, rewards + '\n');
   }
-  write(files.markdown, renderMarkdown(metrics, summary, files.chart === undefined ? undefined : 'report-loss.svg', rewards === undefined ? undefined : 'report-rewards.svg'));
-  write(files.html, renderHtml(metrics, summary));
+  writeTextAtomic(files.markdown, renderMarkdown(metrics, summary, files.chart === undefined ? undefined : 'report-loss.svg', rewards === undefined ? undefined : 'report-rewards.svg'));
+  writeTextAtomic(files.html, renderHtml(metrics, summary));
   return files;
 }

@@ -118,11 +118,10 @@ export async function runDemo(o: DemoOptions, hooks: DemoHooks = {}): Promise<De
     const score = await evaluate(m, 'base model');
     done({ step: 'base', score });
     const t = bar('rehearsal text', s.rehearsal.count, 'doc');
-    const texts = rehearsalTexts(m, s.rehearsal.count, { maxTokens: s.rehearsal.maxTokens, seed: o.seed, onProgress: (d) => t.update(d) });
+    const docs = rehearsalTexts(m, s.rehearsal.count, { maxTokens: s.rehearsal.maxTokens, seed: o.seed, onProgress: (d) => t.update(d) });
     t.done();
-    withRehearsal(readFileSync(data.files.train, 'utf8'), texts, sftData);
-    const tokens = texts.reduce((n, x) => n + m.tokenizer.encode(x).length, 0);
-    done({ step: 'rehearsal', texts: texts.length, tokens, sample: texts[0] ?? '' });
+    withRehearsal(readFileSync(data.files.train, 'utf8'), docs, sftData);
+    done({ step: 'rehearsal', texts: docs.length, tokens: docs.reduce((n, d) => n + d.tokens, 0), sample: docs[0]?.text ?? '' });
     return score;
   });
 
